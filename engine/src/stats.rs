@@ -1,0 +1,286 @@
+//! Counters: what producers, shard threads and the I/O thread report.
+//!
+//! Each counter has exactly one writer (a producer, a shard thread, or the I/O thread),
+//! which bumps it with a load and a store, never a contended read-modify-write. A
+//! [`Stats`] read sums them. While events move, the parts of a read are not one
+//! consistent snapshot; once the bus is quiescent (after `flush` or `shutdown`),
+//! `accepted == written + failed` holds exactly.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::RefusalReason;
+use crate::pinning::Pinning;
+use corelane_io::ErrorKind;
+
+/// A counter with a single writer.
+#[inline(always)]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// One producer's counters, summed into [`Stats`].
+#[derive(Debug)]
+pub(crate) struct ProducerCounters {
+    /// Accepted events per shard.
+    pub(crate) accepted: Box<[AtomicU64]>,
+    /// Refusals by [`RefusalReason::index`].
+    pub(crate) refused: [AtomicU64; 7],
+}
+
+impl ProducerCounters {
+    pub(crate) fn new(num_shards: usize) -> Self {
+        ProducerCounters {
+            accepted: (0..num_shards).map(|_| AtomicU64::new(0)).collect(),
+            refused: Default::default(),
+        }
+    }
+
+    /// Adds this producer's counts into `into` (used to fold a retired producer).
+    pub(crate) fn add_to(&self, into: &mut Totals) {
+        for (total, c) in into.accepted.iter_mut().zip(self.accepted.iter()) {
+            *total += c.load(Ordering::Acquire);
+        }
+        for (total, c) in into.refused.iter_mut().zip(self.refused.iter()) {
+            *total += c.load(Ordering::Acquire);
+        }
+    }
+}
+
+/// Plain sums of producer counters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Totals {
+    pub(crate) accepted: Vec<u64>,
+    pub(crate) refused: [u64; 7],
+}
+
+impl Totals {
+    pub(crate) fn new(num_shards: usize) -> Self {
+        Totals {
+            accepted: vec![0; num_shards],
+            refused: [0; 7],
+        }
+    }
+}
+
+/// What a shard thread publishes about itself.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct ShardState {
+    pub(crate) ring_fill_bytes: AtomicU64,
+    pub(crate) ring_fill_peak_bytes: AtomicU64,
+    pub(crate) pinning: AtomicU64,
+    pub(crate) next_sequence: AtomicU64,
+    pub(crate) batches_sealed: AtomicU64,
+    pub(crate) exited: AtomicBool,
+}
+
+impl ShardState {
+    pub(crate) fn new(next_sequence: u64) -> Self {
+        ShardState {
+            ring_fill_bytes: AtomicU64::new(0),
+            ring_fill_peak_bytes: AtomicU64::new(0),
+            pinning: AtomicU64::new(Pinning::Pending.encode()),
+            next_sequence: AtomicU64::new(next_sequence),
+            batches_sealed: AtomicU64::new(0),
+            exited: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Refused ingests by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Ring full under `Backpressure::Fail` (or a sampled-in event that found no room).
+    pub full: u64,
+    /// Dropped under `Backpressure::DropNewest`.
+    pub dropped: u64,
+    /// Refused by `Backpressure::Sample`.
+    pub sampled_out: u64,
+    /// Timed out under `Backpressure::Block`.
+    pub timed_out: u64,
+    /// Refused because the bus was shutting down.
+    pub shutting_down: u64,
+    /// Larger than `max_event_bytes`.
+    pub too_large: u64,
+    /// Invalid JSON or a shard the bus does not have.
+    pub invalid: u64,
+}
+
+impl Refused {
+    fn from_counts(c: [u64; 7]) -> Self {
+        let at = |r: RefusalReason| c[r.index()];
+        Refused {
+            full: at(RefusalReason::Full),
+            dropped: at(RefusalReason::Dropped),
+            sampled_out: at(RefusalReason::SampledOut),
+            timed_out: at(RefusalReason::TimedOut),
+            shutting_down: at(RefusalReason::ShuttingDown),
+            too_large: at(RefusalReason::TooLarge),
+            invalid: at(RefusalReason::Invalid),
+        }
+    }
+
+    /// All refusals together.
+    pub fn total(&self) -> u64 {
+        self.full
+            + self.dropped
+            + self.sampled_out
+            + self.timed_out
+            + self.shutting_down
+            + self.too_large
+            + self.invalid
+    }
+}
+
+/// Accepted events the I/O thread gave up on, by the kind of the last adapter error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failed {
+    /// Retryable failures that did not pass within `adapter_retries`.
+    pub transient: u64,
+    /// Timeouts that did not pass within `adapter_retries`.
+    pub timeout: u64,
+    /// Backpressure that did not pass within `adapter_retries`.
+    pub backpressure: u64,
+    /// Fatal adapter errors (and adapter panics).
+    pub fatal: u64,
+    /// Adapter configuration errors.
+    pub config: u64,
+    /// The adapter was shut down.
+    pub shutdown: u64,
+}
+
+impl Failed {
+    fn from_counts(c: [u64; 6]) -> Self {
+        let at = |k: ErrorKind| c[k.index()];
+        Failed {
+            transient: at(ErrorKind::Transient),
+            timeout: at(ErrorKind::Timeout),
+            backpressure: at(ErrorKind::Backpressure),
+            fatal: at(ErrorKind::Fatal),
+            config: at(ErrorKind::Config),
+            shutdown: at(ErrorKind::Shutdown),
+        }
+    }
+
+    /// All failures together.
+    pub fn total(&self) -> u64 {
+        self.transient + self.timeout + self.backpressure + self.fatal + self.config + self.shutdown
+    }
+}
+
+/// One shard's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardStats {
+    /// The shard.
+    pub shard: u32,
+    /// Events producers put into this shard's rings.
+    pub accepted: u64,
+    /// Events the adapter acknowledged.
+    pub written: u64,
+    /// Events given up on.
+    pub failed: u64,
+    /// Batches sealed.
+    pub batches_sealed: u64,
+    /// The sequence number the next sealed batch starts at.
+    pub next_sequence: u64,
+    /// Fullest ring at the shard's last drain pass, in bytes.
+    pub ring_fill_bytes: u64,
+    /// Fullest any ring has been at a drain pass, in bytes.
+    pub ring_fill_peak_bytes: u64,
+    /// Capacity of each ring, in bytes.
+    pub ring_capacity_bytes: u64,
+    /// Where the shard thread is pinned.
+    pub pinning: Pinning,
+}
+
+impl ShardStats {
+    /// `ring_fill_bytes` as a fraction of capacity, 0.0..=1.0.
+    pub fn ring_fill(&self) -> f64 {
+        self.ring_fill_bytes as f64 / self.ring_capacity_bytes as f64
+    }
+}
+
+/// A reading of every counter of a bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Ingests that returned `Ok` (the event went into a ring).
+    pub accepted: u64,
+    /// Ingests refused, by reason.
+    pub refused: Refused,
+    /// Accepted events the adapter acknowledged.
+    pub written: u64,
+    /// Accepted events given up on after retries, by reason.
+    pub failed: Failed,
+    /// Batches the adapter acknowledged.
+    pub batches_written: u64,
+    /// Batches given up on.
+    pub batches_failed: u64,
+    /// Batch write retries.
+    pub retries: u64,
+    /// Adapter writes that succeeded after their deadline.
+    pub deadline_overruns: u64,
+    /// Live producers (thread-local ones included).
+    pub producers: usize,
+    /// Per shard.
+    pub shards: Vec<ShardStats>,
+}
+
+impl Stats {
+    /// Accepted events not yet written or failed (0 at quiescence).
+    pub fn in_flight(&self) -> u64 {
+        self.accepted
+            .saturating_sub(self.written)
+            .saturating_sub(self.failed.total())
+    }
+}
+
+pub(crate) struct StatsParts<'a> {
+    pub(crate) totals: Totals,
+    pub(crate) producers: usize,
+    pub(crate) shard_states: &'a [ShardState],
+    pub(crate) io: &'a corelane_io::IoHandle,
+    pub(crate) ring_capacity_bytes: usize,
+}
+
+impl StatsParts<'_> {
+    pub(crate) fn assemble(self) -> Stats {
+        let mut stats = Stats {
+            accepted: self.totals.accepted.iter().sum(),
+            refused: Refused::from_counts(self.totals.refused),
+            written: 0,
+            failed: Failed::default(),
+            batches_written: 0,
+            batches_failed: 0,
+            retries: 0,
+            deadline_overruns: 0,
+            producers: self.producers,
+            shards: Vec::with_capacity(self.shard_states.len()),
+        };
+        let mut failed = [0u64; 6];
+        for (shard, state) in self.shard_states.iter().enumerate() {
+            let io = self.io.counters(shard as u32).snapshot();
+            stats.written += io.written_events;
+            for (t, f) in failed.iter_mut().zip(io.failed_events) {
+                *t += f;
+            }
+            stats.batches_written += io.written_batches;
+            stats.batches_failed += io.failed_batches;
+            stats.retries += io.retries;
+            stats.deadline_overruns += io.deadline_overruns;
+            stats.shards.push(ShardStats {
+                shard: shard as u32,
+                accepted: self.totals.accepted[shard],
+                written: io.written_events,
+                failed: io.failed_total(),
+                batches_sealed: state.batches_sealed.load(Ordering::Relaxed),
+                next_sequence: state.next_sequence.load(Ordering::Relaxed),
+                ring_fill_bytes: state.ring_fill_bytes.load(Ordering::Relaxed),
+                ring_fill_peak_bytes: state.ring_fill_peak_bytes.load(Ordering::Relaxed),
+                ring_capacity_bytes: self.ring_capacity_bytes as u64,
+                pinning: Pinning::decode(state.pinning.load(Ordering::Relaxed)),
+            });
+        }
+        stats.failed = Failed::from_counts(failed);
+        stats
+    }
+}

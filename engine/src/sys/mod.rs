@@ -1,0 +1,3 @@
+//! The operating-system calls the engine makes, kept in one place.
+
+pub(crate) mod membarrier;
