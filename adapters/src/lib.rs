@@ -4,11 +4,15 @@
 //! - [`NoopAdapter`] counts batches and events and stores nothing (benchmarks).
 //! - [`MemoryAdapter`] keeps every shard in memory with an optional retention limit and
 //!   reads back with exclusive cursors (tests, examples, short-lived buses).
+//! - [`FileAdapter`] is the embedded durable log: segment files per shard with
+//!   checksummed records, crash recovery and retention (the default store).
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
+mod file;
 mod memory;
 mod noop;
 
+pub use file::{FileAdapter, FileConfig, FsyncPolicy, ShardRecovery};
 pub use memory::MemoryAdapter;
 pub use noop::NoopAdapter;

@@ -221,6 +221,16 @@ impl Adapter for MemoryAdapter {
         })
     }
 
+    fn last_position(
+        &self,
+        shard: u32,
+        _deadline: Instant,
+    ) -> Result<Option<Position>, AdapterError> {
+        Ok(self
+            .shard(shard)
+            .and_then(|s| s.read().back().map(|e| e.position)))
+    }
+
     fn is_healthy(&self) -> bool {
         !self.inner.shut.load(Ordering::Acquire)
     }

@@ -19,8 +19,9 @@ use crate::ring::{RingReader, ring};
 use crate::shard::{ShardSetup, run_shard};
 use crate::stats::{ProducerCounters, ShardState, StatsParts, Totals};
 use crate::{
-    BatchOutcome, BuildError, BusBuilder, Config, FlushError, IngestError, Producer, Receipt,
-    ShutdownError, Stats, WaitStrategy, nonce,
+    BatchOutcome, BuildError, BusBuilder, Config, ConsumeRequest, ConsumeResponse, Consumer,
+    ConsumerError, FlushError, IngestError, Producer, Receipt, ShutdownError, StartAt, Stats,
+    Subscription, WaitStrategy, nonce,
 };
 
 static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
@@ -452,6 +453,42 @@ impl Bus {
     /// [`shutdown`](Self::shutdown) with an explicit bound.
     pub fn shutdown_within(&self, timeout: Duration) -> Result<Stats, ShutdownError> {
         self.shared.shutdown(timeout)
+    }
+
+    /// A reader of this bus's store (usable after shutdown, too, while the adapter
+    /// still answers reads).
+    pub fn consumer(&self) -> Consumer {
+        Consumer::new(Arc::clone(&self.shared.adapter), self.shared.num_shards)
+    }
+
+    /// Reads one page of stored events; see [`Consumer::poll`].
+    pub fn poll(&self, request: &ConsumeRequest) -> Result<ConsumeResponse, ConsumerError> {
+        self.consumer().poll(request)
+    }
+
+    /// A blocking iterator of events from `start`; see [`Subscription`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corelane::{Bus, ConsumeRequest, StartAt};
+    /// use corelane::adapters::MemoryAdapter;
+    ///
+    /// let bus = Bus::builder().num_shards(1).build(MemoryAdapter::new()).unwrap();
+    /// bus.ingest_raw(b"old").unwrap();
+    /// bus.flush(std::time::Duration::from_secs(5)).unwrap();
+    ///
+    /// let mut sub = bus.subscribe(ConsumeRequest::new(), StartAt::End).unwrap();
+    /// bus.ingest_raw(b"new").unwrap();
+    /// let event = sub.next().unwrap().unwrap();
+    /// assert_eq!(event.payload, b"new");
+    /// ```
+    pub fn subscribe(
+        &self,
+        request: ConsumeRequest,
+        start: StartAt,
+    ) -> Result<Subscription, ConsumerError> {
+        Subscription::new(self.consumer(), request, start)
     }
 
     /// A reading of every counter.

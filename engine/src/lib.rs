@@ -53,6 +53,8 @@ mod builder;
 mod bus;
 mod clock;
 mod config;
+mod consumer;
+mod cursor;
 #[cfg(not(loom))]
 mod epoch;
 #[cfg(loom)]
@@ -60,6 +62,7 @@ mod epoch;
 pub mod epoch;
 mod error;
 mod event;
+mod filter;
 mod local;
 mod nonce;
 mod pinning;
@@ -68,6 +71,7 @@ mod ring;
 mod routing;
 mod shard;
 mod stats;
+mod subscribe;
 mod sync;
 mod sys;
 mod wait;
@@ -78,14 +82,23 @@ pub use config::{
     Backpressure, BatchConfig, Config, ConfigError, CorePlan, FieldProblem, MAX_CORE_ID,
     MAX_RING_CAPACITY_BYTES, MAX_SHARDS, MIN_RING_CAPACITY_BYTES, WaitStrategy, available_cores,
 };
-pub use error::{BuildError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError};
+pub use consumer::{
+    ConsumeOrder, ConsumeRequest, ConsumeResponse, ConsumedEvent, Consumer, FETCH_CAP, MAX_LIMIT,
+    ShardFailure,
+};
+pub use cursor::Cursor;
+pub use error::{
+    BuildError, ConsumerError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError,
+};
 pub use event::{AsRawEvent, Event, EventError, RawEvent};
+pub use filter::{Filter, MAX_FILTER_DEPTH};
 pub use nonce::{NonceError, load_or_create_nonce, random_nonce};
 pub use pinning::Pinning;
 pub use producer::{BatchOutcome, Producer, Receipt};
 pub use ring::RECORD_HEADER_BYTES;
 pub use routing::{Route, routing_hash, shard_for_hash};
 pub use stats::{Failed, Refused, ShardStats, Stats};
+pub use subscribe::{StartAt, StopHandle, Subscription};
 
 pub use corelane_adapters as adapters;
 pub use corelane_io::{

@@ -55,6 +55,25 @@ pub trait Adapter: Send + Sync {
         deadline: Instant,
     ) -> Result<ShardPoll, AdapterError>;
 
+    /// Position of the last event stored for `shard` (`None` when it is empty): where
+    /// an "only new events" subscription starts. The default pages through the shard
+    /// with `poll_shard`; adapters that can seek to the end override it.
+    fn last_position(
+        &self,
+        shard: u32,
+        deadline: Instant,
+    ) -> Result<Option<Position>, AdapterError> {
+        let mut after = None;
+        loop {
+            let page = self.poll_shard(shard, after, 1024, deadline)?;
+            let stalled = page.next == after;
+            after = page.next;
+            if page.end_of_shard || stalled {
+                return Ok(after);
+            }
+        }
+    }
+
     /// A cheap check that the backend answered recently.
     fn is_healthy(&self) -> bool;
 }
@@ -83,6 +102,13 @@ impl<A: Adapter + ?Sized> Adapter for Arc<A> {
         deadline: Instant,
     ) -> Result<ShardPoll, AdapterError> {
         (**self).poll_shard(shard, after, limit, deadline)
+    }
+    fn last_position(
+        &self,
+        shard: u32,
+        deadline: Instant,
+    ) -> Result<Option<Position>, AdapterError> {
+        (**self).last_position(shard, deadline)
     }
     fn is_healthy(&self) -> bool {
         (**self).is_healthy()
