@@ -64,6 +64,8 @@ impl BusBuilder {
         num_shards: usize,
         /// See [`Config::cores`].
         cores: CorePlan,
+        /// See [`Config::io_core`].
+        io_core: Option<usize>,
         /// See [`Config::ring_capacity_bytes`].
         ring_capacity_bytes: usize,
         /// See [`Config::backpressure`].

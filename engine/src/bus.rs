@@ -289,6 +289,7 @@ impl Bus {
                 },
                 max_inflight_per_shard: config.max_inflight_batches,
                 jitter_seed: nonce,
+                core: config.io_core,
             },
             Arc::clone(&adapter),
         )

@@ -28,6 +28,9 @@ pub struct Config {
     pub num_shards: usize,
     /// Which core each shard thread is pinned to. Default: [`CorePlan::Spread`].
     pub cores: CorePlan,
+    /// Core the I/O thread is pinned to (below [`MAX_CORE_ID`]). Default: `None`,
+    /// unpinned.
+    pub io_core: Option<usize>,
     /// Capacity of each producer→shard ring in bytes. A power of two,
     /// 4 KiB..=1 GiB. Default: 64 KiB.
     pub ring_capacity_bytes: usize,
@@ -170,7 +173,8 @@ impl BatchConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitStrategy {
     /// Spin without pause: lowest latency; the thread burns its core. The I/O thread
-    /// spins too.
+    /// spins too, yielding between checks when idle (give it a core, or share one with
+    /// a thread that blocks).
     BusySpin,
     /// Spin a little, then `yield` to the scheduler between checks.
     SpinThenYield,
@@ -185,6 +189,7 @@ impl Default for Config {
         Config {
             num_shards: available_cores(),
             cores: CorePlan::Spread,
+            io_core: None,
             ring_capacity_bytes: 64 << 10,
             max_event_bytes: 16 << 10,
             backpressure: Backpressure::Fail,
@@ -250,6 +255,14 @@ impl Config {
                     format!("core id {bad} is outside 0..{MAX_CORE_ID} (the size of a CPU set)"),
                 );
             }
+        }
+        if let Some(core) = self.io_core
+            && core >= MAX_CORE_ID
+        {
+            p.add(
+                "io_core",
+                format!("core id {core} is outside 0..{MAX_CORE_ID} (the size of a CPU set)"),
+            );
         }
         let ring = self.ring_capacity_bytes;
         let ring_valid = if !ring.is_power_of_two() {

@@ -37,7 +37,8 @@ pub struct BatchOutcome<E> {
     pub refused: Vec<(usize, IngestError<E>)>,
 }
 
-/// Why the fast path refused, before the event is attached.
+/// Why the fast path refused, before the event is attached. Kept small: it travels in
+/// the fast path's return value.
 #[derive(Debug)]
 enum Refusal {
     Full(u32),
@@ -46,7 +47,7 @@ enum Refusal {
     TimedOut(u32, Duration),
     ShuttingDown,
     TooLarge(usize, usize),
-    Invalid(InvalidEvent),
+    NoSuchShard(u32, u32),
 }
 
 impl Refusal {
@@ -58,7 +59,7 @@ impl Refusal {
             Refusal::TimedOut(..) => RefusalReason::TimedOut,
             Refusal::ShuttingDown => RefusalReason::ShuttingDown,
             Refusal::TooLarge(..) => RefusalReason::TooLarge,
-            Refusal::Invalid(_) => RefusalReason::Invalid,
+            Refusal::NoSuchShard(..) => RefusalReason::Invalid,
         }
     }
 
@@ -74,7 +75,10 @@ impl Refusal {
             },
             Refusal::ShuttingDown => IngestError::ShuttingDown(event),
             Refusal::TooLarge(len, max) => IngestError::TooLarge { event, len, max },
-            Refusal::Invalid(error) => IngestError::Invalid { event, error },
+            Refusal::NoSuchShard(shard, num_shards) => IngestError::Invalid {
+                event,
+                error: InvalidEvent::NoSuchShard { shard, num_shards },
+            },
         }
     }
 }
@@ -200,9 +204,11 @@ impl Producer {
     /// [`IngestError::Invalid`] (and counted) with the line and column of the problem.
     pub fn ingest_json<'a>(&mut self, json: &'a [u8]) -> Result<Receipt, IngestError<&'a [u8]>> {
         if let Err(e) = validate_json(json) {
-            return Err(self
-                .refuse(Refusal::Invalid(InvalidEvent::Json(e)))
-                .attach(json));
+            bump(&self.slot.counters.refused[RefusalReason::Invalid.index()]);
+            return Err(IngestError::Invalid {
+                event: json,
+                error: InvalidEvent::Json(e),
+            });
         }
         self.ingest_raw(json)
     }
@@ -271,12 +277,7 @@ impl Producer {
             Route::Payload => shard_for_hash(routing_hash(payload), self.num_shards),
             Route::Hash(h) => shard_for_hash(h, self.num_shards),
             Route::Shard(s) if s < self.num_shards => s,
-            Route::Shard(shard) => {
-                return Err(Refusal::Invalid(InvalidEvent::NoSuchShard {
-                    shard,
-                    num_shards: self.num_shards,
-                }));
-            }
+            Route::Shard(shard) => return Err(Refusal::NoSuchShard(shard, self.num_shards)),
         };
         if let Backpressure::Sample { keep_one_in, .. } = self.backpressure {
             self.sample(shard, keep_one_in)?;

@@ -18,11 +18,24 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// A counter on a cache line of its own, so that a producer's hot counter never shares
+/// a line with memory another thread writes.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct PaddedCounter(pub(crate) AtomicU64);
+
+impl std::ops::Deref for PaddedCounter {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        &self.0
+    }
+}
+
 /// One producer's counters, summed into [`Stats`].
 #[derive(Debug)]
 pub(crate) struct ProducerCounters {
     /// Accepted events per shard.
-    pub(crate) accepted: Box<[AtomicU64]>,
+    pub(crate) accepted: Box<[PaddedCounter]>,
     /// Refusals by [`RefusalReason::index`].
     pub(crate) refused: [AtomicU64; 7],
 }
@@ -30,7 +43,7 @@ pub(crate) struct ProducerCounters {
 impl ProducerCounters {
     pub(crate) fn new(num_shards: usize) -> Self {
         ProducerCounters {
-            accepted: (0..num_shards).map(|_| AtomicU64::new(0)).collect(),
+            accepted: (0..num_shards).map(|_| PaddedCounter::default()).collect(),
             refused: Default::default(),
         }
     }

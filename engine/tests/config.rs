@@ -48,6 +48,11 @@ fn every_field_is_checked() {
         "core id 5000 is outside 0..1024",
     );
     problem(
+        with(|c| c.io_core = Some(4096)),
+        "io_core",
+        "core id 4096 is outside 0..1024",
+    );
+    problem(
         with(|c| c.ring_capacity_bytes = 5000),
         "ring_capacity_bytes",
         "5000 is not a power of two",

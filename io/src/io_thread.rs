@@ -25,7 +25,9 @@ const WAKE: Token = Token(0);
 /// How the I/O thread waits when it has nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdlePolicy {
-    /// Spin on the hand-off channel: lowest latency, burns a core.
+    /// Spin on the hand-off channel, yielding the CPU between checks once idle for a
+    /// while (never sleeping): lowest latency; burns a core, but lets a thread that
+    /// shares it run.
     Spin,
     /// Spin briefly, then sleep in `mio::Poll` until woken or a retry timer is due.
     Sleep,
@@ -50,6 +52,8 @@ pub struct IoConfig {
     pub max_inflight_per_shard: usize,
     /// Seed for retry jitter; combined with the shard id.
     pub jitter_seed: u64,
+    /// Core to pin the I/O thread to; `None` leaves it unpinned.
+    pub core: Option<usize>,
 }
 
 /// What a shard thread sends to the I/O thread.
@@ -334,9 +338,21 @@ pub fn spawn_io_thread(
         events: Events::with_capacity(8),
         config,
     };
+    let core = io_loop.config.core;
     let thread = std::thread::Builder::new()
         .name("corelane-io".into())
-        .spawn(move || io_loop.run())?;
+        .spawn(move || {
+            if let Some(id) = core {
+                // The engine validates core ids against the CPU-set size.
+                if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                    tracing::warn!(
+                        core = id,
+                        "corelane could not pin the I/O thread; running unpinned"
+                    );
+                }
+            }
+            io_loop.run()
+        })?;
     Ok((
         IoHandle {
             shared,
@@ -526,8 +542,12 @@ impl IoLoop {
     }
 
     fn idle(&mut self, spins: u32, next_timer: Option<Instant>) {
-        if self.config.idle == IdlePolicy::Spin || spins < 64 {
+        if spins < 64 {
             std::hint::spin_loop();
+            return;
+        }
+        if self.config.idle == IdlePolicy::Spin {
+            std::thread::yield_now();
             return;
         }
         let timeout = next_timer.map(|at| at.saturating_duration_since(Instant::now()));

@@ -1,0 +1,96 @@
+//! Adapter write throughput: batches of 1,000 events of 64 bytes written straight to the
+//! adapter from one thread (no bus), for the memory adapter and the file adapter with
+//! each fsync policy. The file store lives under `target/corelane-bench/store` (the same
+//! disk as the build), not in a memory-backed /tmp.
+
+use std::time::{Duration, Instant};
+
+use corelane::adapters::{FileAdapter, FileConfig, FsyncPolicy, MemoryAdapter};
+use corelane::{Adapter, Batch};
+use corelane_benches::*;
+use serde_json::json;
+
+const EVENTS_PER_BATCH: usize = 1000;
+
+fn batches(count: u64) -> impl Iterator<Item = Batch> {
+    let mut payload = [0x5au8; 64];
+    (0..count).map(move |k| {
+        let mut b = Batch::with_capacity(EVENTS_PER_BATCH, EVENTS_PER_BATCH * 64);
+        b.reset(0, k * EVENTS_PER_BATCH as u64, 7);
+        for i in 0..EVENTS_PER_BATCH as u64 {
+            payload[..8].copy_from_slice(&(k * 1000 + i).to_le_bytes());
+            b.push(1_700_000_000_000_000_000 + k * 1000 + i, &payload);
+        }
+        b
+    })
+}
+
+/// Writes `count` prepared batches; returns (events/s, per-batch latency summary).
+fn run(adapter: &dyn Adapter, count: u64) -> (f64, Summary) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    adapter.init(1, deadline).expect("init");
+    let prepared: Vec<Batch> = batches(count).collect();
+    let mut per_batch = histogram();
+    let t0 = Instant::now();
+    for b in &prepared {
+        let s = Instant::now();
+        adapter.write_batch(b, deadline).expect("write");
+        per_batch.saturating_record(s.elapsed().as_nanos().max(1) as u64);
+    }
+    adapter.flush(deadline).expect("flush");
+    let rate = (count * EVENTS_PER_BATCH as u64) as f64 / t0.elapsed().as_secs_f64();
+    adapter.shutdown(deadline).expect("shutdown");
+    (rate, Summary::of(&per_batch))
+}
+
+fn main() {
+    let root = std::env::current_dir()
+        .unwrap_or_default()
+        .join("../target/corelane-bench/store");
+    let root = if root.parent().is_some_and(|p| p.exists()) {
+        root
+    } else {
+        std::env::temp_dir().join("corelane-bench-store")
+    };
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("bench store directory");
+    let mut results = Vec::new();
+    let mut rows = Vec::new();
+    println!("\nadapter write throughput, batches of {EVENTS_PER_BATCH} × 64 B");
+    println!("  {:34} {:>14}", "", "events/s");
+
+    let (rate, lat) = run(&MemoryAdapter::new(), scaled_count(2_000));
+    println!("  {:34} {:>14.0}", "memory", rate);
+    results.push(json!({"adapter": "memory", "events_per_s": rate, "batch_write": lat.to_json()}));
+    rows.push(("memory".to_string(), lat));
+
+    for (name, policy, count) in [
+        ("file, fsync never", FsyncPolicy::Never, 10_000),
+        (
+            "file, fsync interval 100ms",
+            FsyncPolicy::Interval(Duration::from_millis(100)),
+            10_000,
+        ),
+        ("file, fsync every batch", FsyncPolicy::EveryBatch, 2_000),
+    ] {
+        let dir = tempfile::tempdir_in(&root).expect("temp dir");
+        let mut config = FileConfig::new(dir.path());
+        config.fsync = policy;
+        let adapter = FileAdapter::open(config).expect("open");
+        let (rate, lat) = run(&adapter, scaled_count(count));
+        println!("  {:34} {:>14.0}", name, rate);
+        results.push(json!({"adapter": name, "events_per_s": rate, "batch_write": lat.to_json()}));
+        rows.push((name.to_string(), lat));
+    }
+    print_latency_table("time per write_batch (1,000 events)", &rows);
+    let _ = std::fs::remove_dir_all(&root);
+    write_report(
+        "adapters",
+        &json!({
+            "bench": "adapters",
+            "machine": machine(&[("writer", None)]),
+            "config": {"events_per_batch": EVENTS_PER_BATCH, "payload_bytes": 64, "store": root.display().to_string()},
+            "results": results,
+        }),
+    );
+}

@@ -1,0 +1,189 @@
+//! The cost of one `Producer::ingest_raw` of a 64-byte event (1 producer → 1 shard, the
+//! shard thread draining), next to a bare rtrb push of the same 64 bytes into a ring
+//! drained by a thread that copies them out, in the same run.
+//!
+//! Calls are paced (`CORELANE_BENCH_RATE`, default 1,000,000/s) and timed with two clock
+//! reads: "service" is end − start of the call, "from intended" is end − the time the call
+//! was scheduled for (coordinated omission: a stall delays later calls and counts). The
+//! clock-read overhead is measured in the same run; subtract its p50. A third figure
+//! times groups of 100 back-to-back calls with one clock pair per group, so the
+//! per-call cost is visible below the clock's resolution.
+//!
+//! Pinning: the producer (this thread) on the first allowed core, the shard thread (and
+//! the baseline's drain thread) on the second; the I/O thread is not pinned and sleeps
+//! (noop adapter, large batches).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use corelane::adapters::NoopAdapter;
+use corelane::{BatchConfig, Bus, CorePlan, WaitStrategy};
+use corelane_benches::*;
+use serde_json::json;
+
+struct Run {
+    service: Summary,
+    intended: Summary,
+    /// Per-call time of groups of `GROUP` back-to-back calls: the clock is read once per
+    /// group, so its overhead all but vanishes.
+    grouped: Summary,
+    refused: u64,
+}
+
+const GROUP: u64 = 100;
+
+fn paced(calls: u64, period: Duration, mut op: impl FnMut() -> bool) -> Run {
+    let (mut service, mut intended) = (histogram(), histogram());
+    let mut refused = 0;
+    // Warm-up: caches, branch predictors, the ring's pages.
+    for _ in 0..calls.min(100_000) {
+        while !op() {}
+    }
+    let start = Instant::now() + Duration::from_millis(1);
+    for i in 0..calls {
+        let at = start + period * i as u32;
+        spin_until(at);
+        let t0 = Instant::now();
+        while !op() {
+            refused += 1;
+        }
+        let t1 = Instant::now();
+        service.saturating_record(t1.duration_since(t0).as_nanos().max(1) as u64);
+        intended.saturating_record(t1.duration_since(at).as_nanos().max(1) as u64);
+    }
+    let mut grouped = histogram();
+    let start = Instant::now() + Duration::from_millis(1);
+    for g in 0..calls / GROUP {
+        spin_until(start + period * (g * GROUP) as u32);
+        let t0 = Instant::now();
+        for _ in 0..GROUP {
+            while !op() {
+                refused += 1;
+            }
+        }
+        let per_call = t0.elapsed().as_nanos() as u64 / GROUP;
+        grouped.saturating_record(per_call.max(1));
+    }
+    Run {
+        service: Summary::of(&service),
+        intended: Summary::of(&intended),
+        grouped: Summary::of(&grouped),
+        refused,
+    }
+}
+
+fn main() {
+    let rate: u64 = env_or("CORELANE_BENCH_RATE", 1_000_000);
+    let period = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let calls = scaled_count(2_000_000);
+    let cores = cores();
+    let producer_core = pin(cores.first().copied());
+    let drain_core = cores.get(1).or(cores.first()).copied();
+    let payload = [0x5au8; 64];
+
+    let overhead = clock_overhead(scaled_count(1_000_000));
+
+    // corelane
+    let bus = Bus::builder()
+        .num_shards(1)
+        .cores(drain_core.map_or(CorePlan::Disabled, |c| CorePlan::Cores(vec![c])))
+        .wait_strategy(WaitStrategy::SpinThenYield)
+        .batch(BatchConfig::high_throughput())
+        .ring_capacity_bytes(1 << 20)
+        .build(NoopAdapter::new())
+        .expect("bus");
+    let mut producer = bus.producer();
+    let corelane = paced(calls, period, || producer.ingest_raw(&payload).is_ok());
+    drop(producer);
+    let stats = bus.shutdown().expect("shutdown");
+    assert_eq!(stats.written, stats.accepted, "nothing lost");
+
+    // Bare rtrb: the same bytes into a byte ring drained by a pinned thread.
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(1 << 20);
+    let done = Arc::new(AtomicBool::new(false));
+    let drainer = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            pin(drain_core);
+            // Move the bytes out, as a shard copies records into its batch: the producer
+            // then writes to ring lines another core has read, in both runs.
+            let mut scratch = Vec::with_capacity(1 << 20);
+            let mut moved = 0u64;
+            while !done.load(Ordering::Relaxed) || rx.slots() > 0 {
+                let n = rx.slots();
+                if n == 0 {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                let chunk = rx.read_chunk(n).expect("n slots");
+                let (a, b) = chunk.as_slices();
+                scratch.clear();
+                scratch.extend_from_slice(a);
+                scratch.extend_from_slice(b);
+                moved += n as u64;
+                chunk.commit_all();
+            }
+            moved
+        })
+    };
+    let bare = paced(calls, period, || tx.push_entire_slice(&payload).is_ok());
+    done.store(true, Ordering::Relaxed);
+    let moved = drainer.join().expect("drain thread");
+    assert!(moved >= calls * 64);
+
+    print_latency_table(
+        &format!(
+            "ingest of one 64-byte event, {calls} calls paced at {rate}/s (clock reads included)"
+        ),
+        &[
+            ("clock overhead (2 reads)".into(), overhead),
+            ("corelane ingest_raw: service".into(), corelane.service),
+            ("corelane: from intended".into(), corelane.intended),
+            ("bare rtrb push: service".into(), bare.service),
+            ("bare rtrb: from intended".into(), bare.intended),
+            (
+                format!("corelane: per call, groups of {GROUP}"),
+                corelane.grouped,
+            ),
+            (
+                format!("bare rtrb: per call, groups of {GROUP}"),
+                bare.grouped,
+            ),
+        ],
+    );
+    let net = |s: &Summary| s.p50.saturating_sub(overhead.p50);
+    println!(
+        "\np50 minus clock overhead: corelane {} ns, bare rtrb {} ns; ratio corelane/rtrb (p50, raw) = {:.2}",
+        net(&corelane.service),
+        net(&bare.service),
+        corelane.service.p50 as f64 / bare.service.p50.max(1) as f64
+    );
+    println!(
+        "refused while full: corelane {}, rtrb {}; producer fence: {}",
+        corelane.refused,
+        bare.refused,
+        if bus.uses_asymmetric_barrier() {
+            "compiler fence (membarrier)"
+        } else {
+            "SeqCst fence"
+        }
+    );
+    write_report(
+        "ingest_latency",
+        &json!({
+            "bench": "ingest_latency",
+            "machine": machine(&[("producer", producer_core), ("shard", drain_core), ("rtrb_drain", drain_core), ("io", None)]),
+            "config": {"payload_bytes": 64, "calls": calls, "rate_per_s": rate, "shards": 1,
+                       "wait_strategy": "SpinThenYield", "batch": "high_throughput", "adapter": "noop",
+                       "ring_capacity_bytes": 1 << 20, "asymmetric_barrier": bus.uses_asymmetric_barrier()},
+            "clock_overhead": overhead.to_json(),
+            "corelane": {"service": corelane.service.to_json(), "from_intended": corelane.intended.to_json(),
+                         "per_call_in_groups_of_100": corelane.grouped.to_json(), "refused": corelane.refused},
+            "rtrb": {"service": bare.service.to_json(), "from_intended": bare.intended.to_json(),
+                     "per_call_in_groups_of_100": bare.grouped.to_json(), "refused": bare.refused},
+            "ratio_p50_corelane_over_rtrb": corelane.service.p50 as f64 / bare.service.p50.max(1) as f64,
+            "p50_minus_clock_ns": {"corelane": net(&corelane.service), "rtrb": net(&bare.service)},
+        }),
+    );
+}

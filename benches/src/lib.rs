@@ -1,0 +1,233 @@
+//! What corelane's `cargo bench` targets share: durations that scale, the machine
+//! description, percentile summaries, tables, and JSON reports.
+//!
+//! Every target prints a table and writes `target/corelane-bench/<target>.json` with the
+//! machine (CPU model, cores, where threads were pinned), the configuration, and the
+//! figures. Durations and counts scale with `CORELANE_BENCH_SCALE` (default 1.0; the whole
+//! suite takes well under five minutes on two cores at 1.0).
+
+#![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+/// The scale factor from `CORELANE_BENCH_SCALE` (default 1.0, clamped to 0.01..=100).
+pub fn scale() -> f64 {
+    std::env::var("CORELANE_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite())
+        .map_or(1.0, |s| s.clamp(0.01, 100.0))
+}
+
+/// `d` times the scale factor.
+pub fn scaled(d: Duration) -> Duration {
+    d.mul_f64(scale())
+}
+
+/// `n` times the scale factor (at least 1).
+pub fn scaled_count(n: u64) -> u64 {
+    ((n as f64 * scale()) as u64).max(1)
+}
+
+/// An environment variable parsed, or a default.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The machine a run happened on.
+pub fn machine(pinning: &[(&str, Option<usize>)]) -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let pins: serde_json::Map<String, Value> = pinning
+        .iter()
+        .map(|(who, core)| {
+            (
+                who.to_string(),
+                core.map_or(json!("unpinned"), |c| json!(c)),
+            )
+        })
+        .collect();
+    json!({
+        "cpu_model": model,
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "pinning": pins,
+        "scale": scale(),
+    })
+}
+
+/// The cores this process may use, as the OS numbers them.
+pub fn cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Pins the calling thread to `core`, if given; returns where it ended up.
+pub fn pin(core: Option<usize>) -> Option<usize> {
+    let id = core?;
+    core_affinity::set_for_current(core_affinity::CoreId { id }).then_some(id)
+}
+
+/// A histogram of nanoseconds, 1 ns to 100 s, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds")
+}
+
+/// Percentiles of a histogram, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest value.
+    pub max: u64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Number of values.
+    pub count: u64,
+}
+
+impl Summary {
+    /// Summarises `h`.
+    pub fn of(h: &Histogram<u64>) -> Summary {
+        Summary {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            mean: h.mean(),
+            count: h.len(),
+        }
+    }
+
+    /// As JSON (nanoseconds).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "p50_ns": self.p50, "p90_ns": self.p90, "p99_ns": self.p99,
+            "p999_ns": self.p999, "max_ns": self.max, "mean_ns": self.mean, "count": self.count,
+        })
+    }
+}
+
+/// Formats nanoseconds with a unit that keeps three or four digits.
+pub fn fmt_ns(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1_000_000_000.0 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// Prints a table of latency summaries.
+pub fn print_latency_table(title: &str, rows: &[(String, Summary)]) {
+    println!("\n{title}");
+    let width = rows
+        .iter()
+        .map(|(l, _)| l.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    println!(
+        "  {:width$}  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "", "p50", "p90", "p99", "p99.9", "max", "mean", "count"
+    );
+    for (label, s) in rows {
+        println!(
+            "  {label:width$}  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            fmt_ns(s.p50 as f64),
+            fmt_ns(s.p90 as f64),
+            fmt_ns(s.p99 as f64),
+            fmt_ns(s.p999 as f64),
+            fmt_ns(s.max as f64),
+            fmt_ns(s.mean),
+            s.count
+        );
+    }
+}
+
+/// The cost of reading the clock twice around nothing, as measured now: subtract its
+/// median from per-call figures timed with two `Instant::now()` reads.
+pub fn clock_overhead(samples: u64) -> Summary {
+    let mut h = histogram();
+    for _ in 0..samples {
+        let start = Instant::now();
+        let end = Instant::now();
+        h.saturating_record(end.duration_since(start).as_nanos().max(1) as u64);
+    }
+    Summary::of(&h)
+}
+
+/// Writes `report` to `target/corelane-bench/<name>.json` and says where.
+pub fn write_report(name: &str, report: &Value) {
+    let dir = target_dir().join("corelane-bench");
+    let path = dir.join(format!("{name}.json"));
+    let written = std::fs::create_dir_all(&dir).and_then(|_| {
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(report).expect("serialisable"),
+        )
+    });
+    match written {
+        Ok(()) => println!("\nreport: {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
+    }
+}
+
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return dir.into();
+    }
+    // Bench binaries live in <target>/release/deps.
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .find(|p| p.file_name().is_some_and(|n| n == "target"))
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+/// Waits until `at`: yields the CPU while more than 2 µs remain (so that a thread
+/// sharing this core runs), then spins.
+#[inline]
+pub fn spin_until(at: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= at {
+            return;
+        }
+        if at - now > Duration::from_micros(2) {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
