@@ -310,6 +310,15 @@ impl Consumer {
         Ok(response)
     }
 
+    /// A blocking iterator of events from `start`; see [`Subscription`](crate::Subscription).
+    pub fn subscribe(
+        &self,
+        request: ConsumeRequest,
+        start: crate::StartAt,
+    ) -> Result<crate::Subscription, ConsumerError> {
+        crate::Subscription::new(self.clone(), request, start)
+    }
+
     fn fetch_size(request: &ConsumeRequest, remaining: usize) -> usize {
         let filtered = request
             .filter

@@ -1,0 +1,129 @@
+//! Choosing and opening a store from command-line options.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corelane::Adapter;
+use corelane_adapters::{FileAdapter, FileConfig, FsyncPolicy, MemoryAdapter, NoopAdapter};
+
+/// Where events go (or come from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdapterKind {
+    /// The embedded durable log.
+    File,
+    /// In memory, gone at exit.
+    Memory,
+    /// Counted and dropped.
+    Noop,
+}
+
+impl AdapterKind {
+    /// Parses `--adapter`.
+    pub fn parse(text: &str) -> Result<AdapterKind, String> {
+        match text {
+            "file" => Ok(AdapterKind::File),
+            "memory" => Ok(AdapterKind::Memory),
+            "noop" => Ok(AdapterKind::Noop),
+            other if other.starts_with("redis://") || other.starts_with("nats://") => Err(format!(
+                "--adapter {other}: this build has no network adapters yet (use file, memory or noop)"
+            )),
+            other => Err(format!(
+                "--adapter {other:?}: expected file, memory or noop"
+            )),
+        }
+    }
+
+    /// A short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdapterKind::File => "file",
+            AdapterKind::Memory => "memory",
+            AdapterKind::Noop => "noop",
+        }
+    }
+}
+
+/// Parses `--fsync`: `never`, `every-batch`, or `interval:MS`.
+pub fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
+    match text {
+        "never" => Ok(FsyncPolicy::Never),
+        "every-batch" => Ok(FsyncPolicy::EveryBatch),
+        other => match other.strip_prefix("interval:").map(str::parse::<u64>) {
+            Some(Ok(ms)) if ms > 0 => Ok(FsyncPolicy::Interval(Duration::from_millis(ms))),
+            _ => Err(format!(
+                "--fsync {other:?}: expected never, every-batch or interval:MS (e.g. interval:100)"
+            )),
+        },
+    }
+}
+
+/// Describes a policy for reports.
+pub fn describe_fsync(policy: FsyncPolicy) -> String {
+    match policy {
+        FsyncPolicy::Never => "never".into(),
+        FsyncPolicy::EveryBatch => "every-batch".into(),
+        FsyncPolicy::Interval(d) => format!("interval:{}", d.as_millis()),
+    }
+}
+
+/// An opened writable store and what a report says about it.
+pub struct Opened {
+    /// The adapter.
+    pub adapter: Arc<dyn Adapter>,
+    /// "file adapter in /tmp/x (fsync interval:100)".
+    pub description: String,
+    /// The file adapter, when that is the store (for a read-back check).
+    pub file: Option<FileAdapter>,
+    /// The memory adapter, when that is the store.
+    pub memory: Option<MemoryAdapter>,
+    /// The noop adapter, when that is the store.
+    pub noop: Option<Arc<NoopAdapter>>,
+}
+
+/// Opens a writable store.
+pub fn open_writable(
+    kind: &AdapterKind,
+    dir: Option<PathBuf>,
+    fsync: FsyncPolicy,
+) -> Result<Opened, String> {
+    Ok(match kind {
+        AdapterKind::File => {
+            let dir = dir.ok_or("the file adapter needs --data DIR")?;
+            let mut config = FileConfig::new(&dir);
+            config.fsync = fsync;
+            let file = FileAdapter::open(config).map_err(|e| e.to_string())?;
+            Opened {
+                adapter: Arc::new(file.clone()),
+                description: format!(
+                    "file adapter in {} (fsync {})",
+                    dir.display(),
+                    describe_fsync(fsync)
+                ),
+                file: Some(file),
+                memory: None,
+                noop: None,
+            }
+        }
+        AdapterKind::Memory => {
+            let memory = MemoryAdapter::new();
+            Opened {
+                adapter: Arc::new(memory.clone()),
+                description: "memory adapter".into(),
+                file: None,
+                memory: Some(memory),
+                noop: None,
+            }
+        }
+        AdapterKind::Noop => {
+            let noop = Arc::new(NoopAdapter::new());
+            Opened {
+                adapter: noop.clone(),
+                description: "noop adapter (stores nothing)".into(),
+                file: None,
+                memory: None,
+                noop: Some(noop),
+            }
+        }
+    })
+}

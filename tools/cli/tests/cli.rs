@@ -1,0 +1,346 @@
+//! The `corelane` binary, run as a user would: bench, pump → tail, bad input, Ctrl-C.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn corelane() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_corelane"))
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = corelane();
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn corelane");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn tail_lines(dir: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let mut args = vec!["tail", "--data", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = run(&args, None);
+    assert!(out.status.success(), "tail failed: {}", text(&out.stderr));
+    let lines = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("tail prints JSON lines"))
+        .collect();
+    let cursor = text(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("cursor: ").map(str::to_string))
+        .expect("tail prints the resume cursor on stderr");
+    (lines, cursor)
+}
+
+#[test]
+fn help_for_every_subcommand() {
+    for sub in [
+        &["--help"][..],
+        &["bench", "--help"],
+        &["pump", "--help"],
+        &["tail", "--help"],
+    ] {
+        let out = run(sub, None);
+        assert!(out.status.success(), "{sub:?}");
+        assert!(text(&out.stdout).contains("Usage: corelane"), "{sub:?}");
+    }
+}
+
+#[test]
+fn pump_then_tail_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let input: String = (0..1000)
+        .map(|i| {
+            format!(
+                "{{\"i\":{i},\"sym\":\"{}\"}}\n",
+                if i % 2 == 0 { "AAPL" } else { "MSFT" }
+            )
+        })
+        .collect();
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap(), "--shards", "3"],
+        Some(&input),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ingested 1000"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let (events, cursor) = tail_lines(&data, &["--from-start"]);
+    assert_eq!(events.len(), 1000);
+    let mut is: Vec<i64> = events
+        .iter()
+        .map(|e| e["payload"]["i"].as_i64().unwrap())
+        .collect();
+    is.sort_unstable();
+    assert_eq!(is, (0..1000).collect::<Vec<_>>());
+    for e in &events {
+        assert!(
+            e["id"].is_string() && e["shard"].is_u64() && e["seq"].is_u64() && e["ts"].is_u64()
+        );
+    }
+
+    // Resuming after the cursor prints nothing; more input appears after it.
+    let (none, same) = tail_lines(&data, &["--after", &cursor]);
+    assert!(none.is_empty());
+    assert_eq!(same, cursor);
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap()],
+        Some("{\"i\":1000,\"sym\":\"AAPL\"}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (more, _) = tail_lines(&data, &["--after", &cursor]);
+    assert_eq!(more.len(), 1);
+    assert_eq!(more[0]["payload"]["i"], 1000);
+
+    // Filters, limits, time order, and only-new.
+    let (aapl, _) = tail_lines(&data, &["--filter", r#"{"path":"sym","value":"AAPL"}"#]);
+    assert_eq!(aapl.len(), 501);
+    let (few, _) = tail_lines(&data, &["--limit", "7", "--order", "time"]);
+    assert_eq!(few.len(), 7);
+    let ts: Vec<u64> = few.iter().map(|e| e["ts"].as_u64().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+    let (new, _) = tail_lines(&data, &["--from-end"]);
+    assert!(new.is_empty());
+}
+
+#[test]
+fn a_bad_line_is_reported_with_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let input = "{\"ok\":1}\n\n{\"ok\":2}\n{\"broken\": }\n{\"ok\":3}\n";
+    let out = run(&["pump", "--data", data.to_str().unwrap()], Some(input));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("corelane: error: line 4: invalid JSON event"),
+        "{err}"
+    );
+    assert!(last.contains("column 12"), "{err}");
+    // Lines before the bad one were stored.
+    assert_eq!(tail_lines(&data, &[]).0.len(), 2);
+
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap(), "--skip-bad"],
+        Some(input),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("skipped line 4"), "{err}");
+    assert!(err.contains("ingested 3, bad 1, blank 1"), "{err}");
+    assert_eq!(tail_lines(&data, &[]).0.len(), 5);
+}
+
+/// SIGINT while pump is reading: it stops, shuts the bus down, and everything it
+/// reported as ingested is in the store.
+#[test]
+fn sigint_during_pump_loses_nothing_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let mut child = corelane()
+        .args(["pump", "--data", data.to_str().unwrap(), "--fsync", "never"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut i = 0u64;
+        // Keep the pipe busy until pump stops reading.
+        loop {
+            let line = format!("{{\"i\":{i}}}\n");
+            if stdin.write_all(line.as_bytes()).is_err() {
+                return i;
+            }
+            i += 1;
+            if i % 1000 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: sending a signal to our own child process by its pid.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let written = writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("(interrupted)"), "{err}");
+    let ingested: u64 = err
+        .split("ingested ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {err:?}"));
+    assert!(
+        ingested > 0 && ingested <= written,
+        "ingested {ingested} of {written}"
+    );
+    let (events, _) = tail_lines(&data, &[]);
+    let mut is: Vec<u64> = events
+        .iter()
+        .map(|e| e["payload"]["i"].as_u64().unwrap())
+        .collect();
+    is.sort_unstable();
+    assert_eq!(
+        is,
+        (0..ingested).collect::<Vec<_>>(),
+        "exactly the first {ingested} lines are stored"
+    );
+}
+
+#[test]
+fn bench_reports_json_and_loses_nothing() {
+    for adapter in ["file", "memory", "noop"] {
+        let dir = tempfile::tempdir().unwrap();
+        let plot = dir.path().join("latency.svg");
+        let out = run(
+            &[
+                "bench",
+                "--adapter",
+                adapter,
+                "--duration",
+                "300ms",
+                "--producers",
+                "2",
+                "--shards",
+                "2",
+                "--json",
+                "--plot",
+                plot.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.status.success(), "{adapter}: {}", text(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+        assert_eq!(summary["lost"], 0, "{adapter}");
+        let accepted = summary["stats"]["accepted"].as_u64().unwrap();
+        assert!(accepted > 0);
+        assert_eq!(summary["stats"]["written"].as_u64().unwrap(), accepted);
+        assert_eq!(
+            summary["end_to_end_latency"]["count"].as_u64().unwrap(),
+            accepted
+        );
+        assert!(summary["ingest_latency"]["p99_ns"].as_u64().is_some());
+        let svg = std::fs::read_to_string(&plot).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{adapter}: not an SVG plot"
+        );
+    }
+    // Paced, with tables on stdout.
+    let out = run(
+        &[
+            "bench",
+            "--adapter",
+            "memory",
+            "--duration",
+            "300ms",
+            "--rate",
+            "5k",
+            "--batch",
+            "low-latency",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ingest (from intended send)"), "{stdout}");
+    assert!(stdout.contains("lost: 0"), "{stdout}");
+}
+
+#[test]
+fn errors_are_one_line_with_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = run(&["tail", "--data", missing.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("corelane: error: ") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    let out = run(&["tail", "--data", "/", "--filter", "{\"$bogus\":1}"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown operator \"$bogus\""));
+    let out = run(&["tail", "--after", "not-a-cursor"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid cursor"));
+    let out = run(&["bench", "--fsync", "sometimes"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("expected never, every-batch or interval:MS"));
+    let out = run(&["bench", "--producers", "0", "--adapter", "noop"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--producers 0 is outside 1..=256"));
+    let out = run(&["pump", "--adapter", "redis://localhost"], Some(""));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn tail_follow_prints_new_events_until_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap(), "--shards", "2"],
+        Some("{\"old\":true}\n"),
+    );
+    assert!(out.status.success());
+    let follower = corelane()
+        .args([
+            "tail",
+            "--data",
+            data.to_str().unwrap(),
+            "--from-end",
+            "--follow",
+            "--limit",
+            "3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap()],
+        Some("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines.iter().all(|l| l["payload"]["n"].is_u64()),
+        "only the new events"
+    );
+}
