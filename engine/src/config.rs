@@ -430,6 +430,10 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    pub(crate) fn from_problems(problems: Vec<FieldProblem>) -> Self {
+        ConfigError { problems }
+    }
+
     /// The problems, in field order.
     pub fn problems(&self) -> &[FieldProblem] {
         &self.problems

@@ -70,6 +70,7 @@ mod producer;
 mod ring;
 mod routing;
 mod shard;
+mod spec;
 mod stats;
 mod subscribe;
 mod sync;
@@ -97,6 +98,7 @@ pub use pinning::Pinning;
 pub use producer::{BatchOutcome, Producer, Receipt};
 pub use ring::RECORD_HEADER_BYTES;
 pub use routing::{Route, routing_hash, shard_for_hash};
+pub use spec::{AdapterSpec, BusSpec};
 pub use stats::{Failed, Refused, ShardStats, Stats};
 pub use subscribe::{StartAt, StopHandle, Subscription};
 
