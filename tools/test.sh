@@ -7,6 +7,25 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The Redis and NATS adapter tests start their own servers. Install the binaries when
+# they are missing and we may (root, apt): CI does; elsewhere those tests skip with a
+# printed reason.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        step "installing ${missing[*]} for the adapter tests"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq redis-server nats-server >/dev/null
+    elif [ "${CI:-}" = true ]; then
+        echo "CI=true but ${missing[*]} missing and cannot be installed (not root or no apt-get)" >&2
+        exit 1
+    else
+        echo "note: ${missing[*]} not installed; those adapter tests will skip" >&2
+    fi
+fi
+
 step "cargo test --workspace --all-features (unit, integration, doc tests)"
 cargo test --workspace --all-features
 

@@ -2,6 +2,11 @@
 //! adapter from one thread (no bus), for the memory adapter and the file adapter with
 //! each fsync policy. The file store lives under `target/corelane-bench/store` (the same
 //! disk as the build), not in a memory-backed /tmp.
+//!
+//! When `redis-server` and `redis-benchmark` are installed, a local server is started and
+//! the Redis adapter's sustained rate (one MULTI/EXEC of 1,000 XADDs per batch) is
+//! reported next to `redis-benchmark` running pipelined `XADD`s (64 per round trip) of
+//! records of the same size on the same server, in the same run.
 
 use std::time::{Duration, Instant};
 
@@ -82,6 +87,16 @@ fn main() {
         results.push(json!({"adapter": name, "events_per_s": rate, "batch_write": lat.to_json()}));
         rows.push((name.to_string(), lat));
     }
+    if let Some(redis) = redis_comparison(&mut results, &mut rows) {
+        println!(
+            "  {:34} {:>14.0}\n  {:34} {:>14.0}   ratio {:.2}",
+            "redis adapter (MULTI/EXEC of 1000)",
+            redis.0,
+            "redis-benchmark XADD, pipeline 64",
+            redis.1,
+            redis.0 / redis.1
+        );
+    }
     print_latency_table("time per write_batch (1,000 events)", &rows);
     let _ = std::fs::remove_dir_all(&root);
     write_report(
@@ -93,4 +108,57 @@ fn main() {
             "results": results,
         }),
     );
+}
+
+/// Runs the Redis adapter and redis-benchmark against one local server; returns
+/// (adapter events/s, redis-benchmark XADDs/s), or `None` when Redis is not installed.
+fn redis_comparison(
+    results: &mut Vec<serde_json::Value>,
+    rows: &mut Vec<(String, Summary)>,
+) -> Option<(f64, f64)> {
+    if std::process::Command::new("redis-benchmark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("  (redis-benchmark not installed: Redis comparison skipped)");
+        return None;
+    }
+    let server = corelane_testkit::Server::redis(&["--appendonly", "no"])?;
+    let mut config = corelane_adapters::RedisConfig::new(server.redis_url());
+    config.prefix = "bench".into();
+    let adapter = corelane_adapters::RedisAdapter::new(config).expect("redis adapter");
+    let (rate, lat) = run(&adapter, scaled_count(300));
+    results.push(json!({"adapter": "redis", "events_per_s": rate, "batch_write": lat.to_json()}));
+    rows.push(("redis".to_string(), lat));
+    // A record the size the adapter writes for a 64-byte binary payload.
+    let record = format!(
+        r#"{{"b":"{}","t":1700000000000000000,"s":0,"q":123456}}"#,
+        "A".repeat(88)
+    );
+    let n = scaled_count(300_000).to_string();
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["-p", &server.port.to_string(), "-n", &n, "-P", "64", "-q"])
+        .args([
+            "XADD",
+            "bench:rb",
+            "*",
+            "d",
+            &record,
+            "dedup_id",
+            "abcdef0123456789:0:123456:7",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "... XADD bench:rb * d {...}: 357714.28 requests per second, p50=7.815 msec"
+    let reference: f64 = text
+        .rsplit("requests per second")
+        .nth(1)?
+        .rsplit(|c: char| c.is_whitespace())
+        .find(|t| !t.is_empty())?
+        .parse()
+        .ok()?;
+    results.push(json!({"adapter": "redis-benchmark XADD -P 64", "events_per_s": reference}));
+    Some((rate, reference))
 }

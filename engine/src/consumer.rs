@@ -16,11 +16,12 @@
 //! at least 64 — capped at [`FETCH_CAP`] per call; a shard is read again until the page
 //! is full or the shard ends.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corelane_io::{Adapter, Position, StoredEvent};
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::{ConsumerError, Cursor, Filter};
@@ -43,6 +44,78 @@ pub enum ConsumeOrder {
     Time,
 }
 
+/// Consumer-side deduplication: a bounded set of the dedup ids seen most recently.
+///
+/// Backends without server-side deduplication (Redis) may store a batch twice when a
+/// write's acknowledgement was lost and the batch retried; both copies carry the same
+/// dedup ids. A request (or subscription) with a window skips events whose dedup id it
+/// has seen among the last `capacity` ids, so each event is delivered once as long as
+/// its duplicate arrives within that many events. Clones share the window, so a request
+/// reused across pages keeps its memory. Events without a dedup id pass through.
+///
+/// # Examples
+///
+/// ```
+/// use corelane::DedupWindow;
+///
+/// let w = DedupWindow::new(2);
+/// assert!(w.first_sighting("a"));
+/// assert!(!w.first_sighting("a"));
+/// assert!(w.first_sighting("b"));
+/// assert!(w.first_sighting("c")); // "a" falls out of the window
+/// assert!(w.first_sighting("a"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct DedupWindow {
+    state: Arc<Mutex<DedupState>>,
+}
+
+#[derive(Debug)]
+struct DedupState {
+    capacity: usize,
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl DedupWindow {
+    /// A window remembering the last `capacity` dedup ids (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        DedupWindow {
+            state: Arc::new(Mutex::new(DedupState {
+                capacity: capacity.max(1),
+                seen: HashSet::new(),
+                order: VecDeque::new(),
+            })),
+        }
+    }
+
+    /// True the first time `id` is seen within the window (and remembers it).
+    pub fn first_sighting(&self, id: &str) -> bool {
+        let mut s = self.state.lock();
+        if s.seen.contains(id) {
+            return false;
+        }
+        if s.order.len() == s.capacity
+            && let Some(old) = s.order.pop_front()
+        {
+            s.seen.remove(&old);
+        }
+        s.seen.insert(id.to_string());
+        s.order.push_back(id.to_string());
+        true
+    }
+
+    /// Ids currently remembered.
+    pub fn len(&self) -> usize {
+        self.state.lock().order.len()
+    }
+
+    /// True when no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What to read.
 #[derive(Debug, Clone)]
 pub struct ConsumeRequest {
@@ -58,6 +131,8 @@ pub struct ConsumeRequest {
     pub shards: Option<Vec<u32>>,
     /// Deadline of the whole poll (each adapter read gets what is left). Default 5 s.
     pub timeout: Duration,
+    /// Skip events whose dedup id was seen recently. Default: none.
+    pub dedup: Option<DedupWindow>,
 }
 
 impl Default for ConsumeRequest {
@@ -69,6 +144,7 @@ impl Default for ConsumeRequest {
             ordering: ConsumeOrder::Shard,
             shards: None,
             timeout: Duration::from_secs(5),
+            dedup: None,
         }
     }
 }
@@ -117,6 +193,12 @@ impl ConsumeRequest {
     /// Within this time.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Skipping duplicates within `window`.
+    pub fn dedup(mut self, window: DedupWindow) -> Self {
+        self.dedup = Some(window);
         self
     }
 }
@@ -189,6 +271,8 @@ pub struct ConsumeResponse {
     pub not_json: u64,
     /// Stored entries the adapter could not decode and skipped.
     pub undecodable: u64,
+    /// Events skipped as duplicates by the request's [`DedupWindow`].
+    pub duplicates: u64,
 }
 
 /// Reads a store: a bus's adapter, or one opened without a bus.
@@ -211,6 +295,13 @@ enum Verdict {
     Match,
     Rejected,
     NotJson,
+}
+
+fn is_duplicate(request: &ConsumeRequest, event: &StoredEvent) -> bool {
+    match (&request.dedup, &event.dedup_id) {
+        (Some(window), Some(id)) => !window.first_sighting(id),
+        _ => false,
+    }
 }
 
 fn judge(filter: Option<&Filter>, payload: &[u8]) -> Verdict {
@@ -378,6 +469,7 @@ impl Consumer {
                     response.scanned += 1;
                     after = Some(event.position);
                     match judge(filter, &event.payload) {
+                        Verdict::Match if is_duplicate(request, &event) => response.duplicates += 1,
                         Verdict::Match => {
                             response.events.push(ConsumedEvent::from_stored(event));
                             remaining -= 1;
@@ -488,6 +580,7 @@ impl Consumer {
             response.scanned += 1;
             response.next_cursor.set(event.shard, event.position);
             match judge(filter, &event.payload) {
+                Verdict::Match if is_duplicate(request, &event) => response.duplicates += 1,
                 Verdict::Match => {
                     response.events.push(ConsumedEvent::from_stored(event));
                     remaining -= 1;

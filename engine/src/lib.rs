@@ -84,8 +84,8 @@ pub use config::{
     MAX_RING_CAPACITY_BYTES, MAX_SHARDS, MIN_RING_CAPACITY_BYTES, WaitStrategy, available_cores,
 };
 pub use consumer::{
-    ConsumeOrder, ConsumeRequest, ConsumeResponse, ConsumedEvent, Consumer, FETCH_CAP, MAX_LIMIT,
-    ShardFailure,
+    ConsumeOrder, ConsumeRequest, ConsumeResponse, ConsumedEvent, Consumer, DedupWindow, FETCH_CAP,
+    MAX_LIMIT, ShardFailure,
 };
 pub use cursor::Cursor;
 pub use error::{

@@ -57,6 +57,9 @@ pub enum AdapterSpec {
     },
     /// [`FileAdapter`].
     File(FileConfig),
+    /// `RedisAdapter` (feature `redis`).
+    #[cfg(feature = "redis")]
+    Redis(corelane_adapters::RedisConfig),
 }
 
 impl AdapterSpec {
@@ -78,6 +81,15 @@ impl AdapterSpec {
                     }
                 })?)
             }
+            #[cfg(feature = "redis")]
+            AdapterSpec::Redis(config) => Arc::new(
+                corelane_adapters::RedisAdapter::new(config.clone()).map_err(|error| {
+                    BuildError::Adapter {
+                        adapter: "redis".into(),
+                        error,
+                    }
+                })?,
+            ),
         })
     }
 }
@@ -125,6 +137,13 @@ enum RawAdapter {
         segment_bytes: Option<u64>,
         retention_bytes: Option<u64>,
         retention_age_ms: Option<u64>,
+    },
+    Redis {
+        url: String,
+        prefix: Option<String>,
+        max_stream_len: Option<u64>,
+        connect_timeout_ms: Option<u64>,
+        command_timeout_ms: Option<u64>,
     },
 }
 
@@ -264,6 +283,19 @@ impl BusSpec {
                     .map_err(|e| problem("adapter", e.message().to_string()))?;
                 AdapterSpec::File(c)
             }
+            Some(RawAdapter::Redis {
+                url,
+                prefix,
+                max_stream_len,
+                connect_timeout_ms,
+                command_timeout_ms,
+            }) => redis_spec(
+                url,
+                prefix,
+                max_stream_len,
+                connect_timeout_ms,
+                command_timeout_ms,
+            )?,
         };
         Ok(BusSpec {
             builder: b,
@@ -277,6 +309,45 @@ impl BusSpec {
         let adapter = self.adapter.open()?;
         Bus::new(config, adapter)
     }
+}
+
+#[cfg(feature = "redis")]
+fn redis_spec(
+    url: String,
+    prefix: Option<String>,
+    max_stream_len: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    command_timeout_ms: Option<u64>,
+) -> Result<AdapterSpec, ConfigError> {
+    let mut c = corelane_adapters::RedisConfig::new(url);
+    if let Some(p) = prefix {
+        c.prefix = p;
+    }
+    c.max_stream_len = max_stream_len;
+    if let Some(ms) = connect_timeout_ms {
+        c.connect_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = command_timeout_ms {
+        c.command_timeout = Duration::from_millis(ms);
+    }
+    // Checks the settings now, with the password kept out of the message.
+    corelane_adapters::RedisAdapter::new(c.clone())
+        .map_err(|e| problem("adapter", e.message().to_string()))?;
+    Ok(AdapterSpec::Redis(c))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_spec(
+    _url: String,
+    _prefix: Option<String>,
+    _max_stream_len: Option<u64>,
+    _connect_timeout_ms: Option<u64>,
+    _command_timeout_ms: Option<u64>,
+) -> Result<AdapterSpec, ConfigError> {
+    Err(problem(
+        "adapter.type",
+        "\"redis\" needs corelane built with the `redis` feature".into(),
+    ))
 }
 
 /// The keys of `object` must all be in `allowed`.

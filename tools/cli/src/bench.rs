@@ -28,7 +28,7 @@ use crate::{Failure, parse_count, parse_duration};
 /// Options of `corelane bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Store: file (embedded log, the default), memory, or noop.
+    /// Store: file (embedded log, the default), memory, noop, or a redis:// URL.
     #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
     adapter: AdapterKind,
     /// Data directory for the file adapter (default: a temporary directory, removed at exit).
@@ -181,6 +181,8 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         end_to_end: Mutex::new(new_histogram()),
     });
     let mut builder = Bus::builder()
+        // A network store answers in milliseconds: retry through short outages.
+        .adapter_retries(20)
         .wait_strategy(args.wait)
         .batch(args.batch)
         .max_event_bytes(args.event_bytes)

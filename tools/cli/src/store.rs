@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corelane::Adapter;
-use corelane_adapters::{FileAdapter, FileConfig, FsyncPolicy, MemoryAdapter, NoopAdapter};
+use corelane_adapters::{
+    FileAdapter, FileConfig, FsyncPolicy, MemoryAdapter, NoopAdapter, RedisAdapter, RedisConfig,
+    redact_url,
+};
 
 /// Where events go (or come from).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +19,8 @@ pub enum AdapterKind {
     Memory,
     /// Counted and dropped.
     Noop,
+    /// Redis Streams at this URL.
+    Redis(String),
 }
 
 impl AdapterKind {
@@ -25,11 +30,14 @@ impl AdapterKind {
             "file" => Ok(AdapterKind::File),
             "memory" => Ok(AdapterKind::Memory),
             "noop" => Ok(AdapterKind::Noop),
-            other if other.starts_with("redis://") || other.starts_with("nats://") => Err(format!(
-                "--adapter {other}: this build has no network adapters yet (use file, memory or noop)"
+            url if url.starts_with("redis://") => Ok(AdapterKind::Redis(url.to_string())),
+            other if other.starts_with("nats://") => Err(format!(
+                "--adapter {}: this build has no NATS adapter yet (use file, memory, noop or redis://)",
+                redact_url(other)
             )),
             other => Err(format!(
-                "--adapter {other:?}: expected file, memory or noop"
+                "--adapter {:?}: expected file, memory, noop or a redis:// URL",
+                redact_url(other)
             )),
         }
     }
@@ -40,6 +48,7 @@ impl AdapterKind {
             AdapterKind::File => "file",
             AdapterKind::Memory => "memory",
             AdapterKind::Noop => "noop",
+            AdapterKind::Redis(_) => "redis",
         }
     }
 }
@@ -125,5 +134,46 @@ pub fn open_writable(
                 noop: Some(noop),
             }
         }
+        AdapterKind::Redis(url) => Opened {
+            adapter: Arc::new(RedisAdapter::new(RedisConfig::new(url)).map_err(|e| e.to_string())?),
+            description: format!("redis adapter at {}", redact_url(url)),
+            file: None,
+            memory: None,
+            noop: None,
+        },
     })
+}
+
+/// Opens a store for reading: the file adapter read-only, or Redis; with its shard count.
+pub fn open_readable(
+    kind: &AdapterKind,
+    dir: &std::path::Path,
+) -> Result<(Arc<dyn Adapter>, u32), String> {
+    match kind {
+        AdapterKind::File => {
+            let store = FileAdapter::open_read_only(dir).map_err(|e| e.to_string())?;
+            let shards = store.num_shards();
+            if shards == 0 {
+                return Err(format!(
+                    "{} holds no shards (is it a corelane data directory?)",
+                    dir.display()
+                ));
+            }
+            Ok((Arc::new(store), shards))
+        }
+        AdapterKind::Redis(url) => {
+            let redis = RedisAdapter::new(RedisConfig::new(url)).map_err(|e| e.to_string())?;
+            let shards = redis
+                .discover_shards(std::time::Instant::now() + Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+            if shards == 0 {
+                return Err(format!("{} holds no corelane streams", redact_url(url)));
+            }
+            Ok((Arc::new(redis), shards))
+        }
+        other => Err(format!(
+            "tail reads a file store or redis://, not {}",
+            other.name()
+        )),
+    }
 }

@@ -3,18 +3,21 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use corelane::{ConsumeOrder, ConsumeRequest, Consumer, Cursor, Filter, StartAt};
-use corelane_adapters::FileAdapter;
 
 use crate::Failure;
 use crate::output::event_line;
+use crate::store::{AdapterKind, open_readable};
 
 /// Options of `corelane tail`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Store: file (default) or a redis:// URL.
+    #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
+    adapter: AdapterKind,
     /// The store's data directory (file adapter).
     #[arg(long, default_value = "corelane-data")]
     data: PathBuf,
@@ -59,16 +62,8 @@ fn parse_order(text: &str) -> Result<ConsumeOrder, String> {
 
 /// Runs `corelane tail`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let store = FileAdapter::open_read_only(&args.data)?;
-    let shards = store.num_shards();
-    if shards == 0 {
-        return Err(format!(
-            "{} holds no shards (is it a corelane data directory?)",
-            args.data.display()
-        )
-        .into());
-    }
-    let consumer = Consumer::new(Arc::new(store), shards);
+    let (store, shards) = open_readable(&args.adapter, &args.data)?;
+    let consumer = Consumer::new(store, shards);
     let mut request = ConsumeRequest::new().limit(1000).ordering(args.order);
     if let Some(f) = args.filter.clone() {
         request = request.filter(f);

@@ -299,8 +299,9 @@ fn errors_are_one_line_with_a_non_zero_exit() {
     let out = run(&["bench", "--producers", "0", "--adapter", "noop"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--producers 0 is outside 1..=256"));
-    let out = run(&["pump", "--adapter", "redis://localhost"], Some(""));
+    let out = run(&["pump", "--adapter", "kafka://localhost"], Some(""));
     assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("expected file, memory, noop or a redis:// URL"));
 }
 
 #[test]
@@ -343,4 +344,40 @@ fn tail_follow_prints_new_events_until_its_limit() {
         lines.iter().all(|l| l["payload"]["n"].is_u64()),
         "only the new events"
     );
+}
+
+/// pump → tail through Redis Streams, against a real redis-server.
+#[test]
+fn pump_then_tail_through_redis() {
+    let Some(server) = corelane_testkit::Server::redis(&[]) else {
+        return;
+    };
+    let url = server.redis_url();
+    let input: String = (0..300).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let out = run(&["pump", "--adapter", &url, "--shards", "2"], Some(&input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ingested 300"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["tail", "--adapter", &url], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut is: Vec<u64> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["payload"]["i"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    is.sort_unstable();
+    assert_eq!(is, (0..300).collect::<Vec<_>>());
+    let out = run(
+        &["bench", "--adapter", &url, "--duration", "300ms", "--json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["lost"], 0);
 }

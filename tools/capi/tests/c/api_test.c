@@ -93,6 +93,14 @@ static void configuration(const char* dir) {
     CHECK_MESSAGE("ring_capacity_bytes: 1000 is not a power of two");
     CHECK_STATUS(cl_bus_new(S("{\"num_shards\":1}"), &bus), CL_ERR_CONFIG);
     CHECK_MESSAGE("adapter: missing");
+    /* A network adapter is accepted by the configuration; nothing listens on port 1. */
+    CHECK_STATUS(cl_bus_new(S("{\"adapter\":{\"type\":\"redis\",\"url\":\"redis://127.0.0.1:1\","
+                              "\"connect_timeout_ms\":200}}"), &bus), CL_ERR_ADAPTER);
+    CHECK_MESSAGE("redis");
+    CHECK_STATUS(cl_bus_new(S("{\"adapter\":{\"type\":\"redis\",\"url\":\"redis://:pw@127.0.0.1:1\","
+                              "\"command_timeout_ms\":200,\"prefix\":\"app\",\"max_stream_len\":10,"
+                              "\"connect_timeout_ms\":100,\"colour\":1}}"), &bus), CL_ERR_CONFIG);
+    CHECK_MESSAGE("unknown field `colour`");
     CHECK_STATUS(cl_bus_new("{\"a\xff\":1}", 8, &bus), CL_ERR_INVALID_ARGUMENT);
     CHECK_MESSAGE("not UTF-8");
     CHECK(bus == NULL); /* out-parameters untouched on failure */

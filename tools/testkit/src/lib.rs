@@ -1,0 +1,223 @@
+//! Real servers for adapter tests: a child `redis-server` or `nats-server -js` on a free
+//! loopback port with a temporary data directory, stopped when dropped.
+//!
+//! When the binary is missing, [`Server::redis`] and [`Server::nats`] return `None` after
+//! printing why (the test then skips) — except under `CI=true`, where a missing server is
+//! a failure.
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The full path of `binary`, or `None` (skip) — a panic under `CI=true`.
+pub fn require(binary: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+            .map(|d| d.join(binary))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let reason =
+            format!("{binary} is not installed (apt-get install -y redis-server nats-server)");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{reason}: under CI=true this test must run");
+        }
+        eprintln!("skipping: {reason}");
+    }
+    found
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server child process.
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    program: PathBuf,
+    args: Vec<String>,
+    /// The loopback port it listens on.
+    pub port: u16,
+    /// Its data directory (removed on drop).
+    pub dir: tempfile::TempDir,
+    probe: fn(u16) -> bool,
+}
+
+fn redis_answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        // PONG, or an auth error from a server with requirepass: either way it is up.
+        Ok(n) if n > 0 => buf[0] == b'+' || buf[0] == b'-',
+        _ => false,
+    }
+}
+
+fn nats_answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 4];
+    matches!(s.read(&mut buf), Ok(4) if &buf == b"INFO")
+}
+
+impl Server {
+    /// `redis-server` with an append-only file fsynced on every write (so a SIGKILL
+    /// loses nothing acknowledged), debug commands enabled, plus `extra` arguments.
+    pub fn redis(extra: &[&str]) -> Option<Server> {
+        let program = require("redis-server")?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--enable-debug-command",
+            "yes",
+            "--protected-mode",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Some(Server::launch(program, args, port, dir, redis_answers))
+    }
+
+    /// `nats-server -js` with its store in a temporary directory, plus `extra` arguments.
+    pub fn nats(extra: &[&str]) -> Option<Server> {
+        let program = require("nats-server")?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-sd",
+            dir.path().to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Some(Server::launch(program, args, port, dir, nats_answers))
+    }
+
+    fn launch(
+        program: PathBuf,
+        args: Vec<String>,
+        port: u16,
+        dir: tempfile::TempDir,
+        probe: fn(u16) -> bool,
+    ) -> Server {
+        let mut server = Server {
+            child: None,
+            program,
+            args,
+            port,
+            dir,
+            probe,
+        };
+        server.start();
+        server
+    }
+
+    /// Starts (or restarts) the process and waits until it answers.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(self.probe)(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not come up on port {}",
+                self.program.display(),
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `redis://127.0.0.1:{port}`.
+    pub fn redis_url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `nats://127.0.0.1:{port}`.
+    pub fn nats_url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `redis-cli -p PORT args…` and returns its stdout.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let cli = require("redis-cli").expect("redis-cli comes with redis-server");
+        let out = Command::new(cli)
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "redis-cli {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
