@@ -26,6 +26,20 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
+# The JetStream test checks the stored streams with an independent client (nats-py).
+if ! python3 -c "import nats" >/dev/null 2>&1; then
+    if python3 -m pip --version >/dev/null 2>&1; then
+        step "installing nats-py (the independent client of the JetStream test)"
+        pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@" nats-py; }
+        # A distribution's own Python refuses plain installs (PEP 668); ours is a test tool.
+        pip_install || pip_install --break-system-packages \
+            || [ "${CI:-}" != true ] || { echo "could not install nats-py" >&2; exit 1; }
+    elif [ "${CI:-}" = true ]; then
+        echo "CI=true but python3 -m pip is missing: cannot install nats-py" >&2
+        exit 1
+    fi
+fi
+
 step "cargo test --workspace --all-features (unit, integration, doc tests)"
 cargo test --workspace --all-features
 

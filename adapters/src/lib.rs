@@ -8,10 +8,14 @@
 //!   checksummed records, crash recovery and retention (the default store).
 //! - `RedisAdapter` (feature `redis`) writes to Redis Streams with the record format of
 //!   [`wire`].
+//! - `JetStreamAdapter` (feature `jetstream`) writes to NATS JetStream, speaking the NATS
+//!   protocol itself (`nats_proto`), with server-side deduplication by `Nats-Msg-Id`.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
 mod file;
+#[cfg(feature = "jetstream")]
+mod jetstream;
 mod memory;
 mod noop;
 #[cfg(feature = "redis")]
@@ -19,7 +23,12 @@ mod redis;
 pub mod wire;
 
 pub use file::{FileAdapter, FileConfig, FsyncPolicy, ShardRecovery};
+#[cfg(feature = "jetstream")]
+pub use jetstream::proto as nats_proto;
+#[cfg(feature = "jetstream")]
+pub use jetstream::{JetStreamAdapter, JetStreamConfig};
 pub use memory::MemoryAdapter;
 pub use noop::NoopAdapter;
 #[cfg(feature = "redis")]
-pub use redis::{RedisAdapter, RedisConfig, redact_url};
+pub use redis::{RedisAdapter, RedisConfig};
+pub use wire::redact_url;

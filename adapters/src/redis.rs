@@ -17,7 +17,7 @@ use corelane_io::{
 use parking_lot::Mutex;
 use redis::{Connection, ConnectionLike, RedisError, Value};
 
-use crate::wire::{decode_record, encode_record, push_decimal, push_dedup_id};
+use crate::wire::{decode_record, encode_record, push_decimal, push_dedup_id, redact_url};
 
 /// Settings of a [`RedisAdapter`].
 #[derive(Clone, PartialEq, Eq)]
@@ -49,25 +49,6 @@ impl RedisConfig {
     /// The stream key of `shard`.
     pub fn stream_key(&self, shard: u32) -> String {
         format!("{}:shard:{shard}", self.prefix)
-    }
-}
-
-/// `url` with any password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) if !userinfo.is_empty() => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}")
-            } else {
-                // A lone userinfo is a password in redis:// URLs ("redis://:pw@h" or "redis://pw@h").
-                format!("{scheme}://***@{host}")
-            }
-        }
-        _ => url.to_string(),
     }
 }
 

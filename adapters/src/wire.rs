@@ -138,6 +138,26 @@ pub fn push_dedup_id(out: &mut Vec<u8>, id: &corelane_io::DedupId) {
     push_decimal(out, u64::from(id.index));
 }
 
+/// `url` with any password or token replaced by `***` (`scheme://user:***@host`,
+/// `scheme://***@host`), for logs, errors and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if !userinfo.is_empty() => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                // A lone userinfo is a password in redis:// URLs ("redis://:pw@h" or "redis://pw@h").
+                format!("{scheme}://***@{host}")
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding, appended to `out`.

@@ -7,6 +7,10 @@
 //! the Redis adapter's sustained rate (one MULTI/EXEC of 1,000 XADDs per batch) is
 //! reported next to `redis-benchmark` running pipelined `XADD`s (64 per round trip) of
 //! records of the same size on the same server, in the same run.
+//!
+//! When `nats-server` is installed, a local `nats-server -js` (file storage) is started
+//! and the JetStream adapter's sustained rate is reported: batches of 1,000 published
+//! with a window of 1,024 unacknowledged messages, every publish acknowledged.
 
 use std::time::{Duration, Instant};
 
@@ -97,6 +101,12 @@ fn main() {
             redis.0 / redis.1
         );
     }
+    if let Some(rate) = jetstream_rate(&mut results, &mut rows) {
+        println!(
+            "  {:34} {:>14.0}   (every publish acknowledged)",
+            "jetstream adapter (1000 per batch)", rate
+        );
+    }
     print_latency_table("time per write_batch (1,000 events)", &rows);
     let _ = std::fs::remove_dir_all(&root);
     write_report(
@@ -161,4 +171,21 @@ fn redis_comparison(
         .ok()?;
     results.push(json!({"adapter": "redis-benchmark XADD -P 64", "events_per_s": reference}));
     Some((rate, reference))
+}
+
+/// The JetStream adapter against a local `nats-server -js`; `None` when not installed.
+fn jetstream_rate(
+    results: &mut Vec<serde_json::Value>,
+    rows: &mut Vec<(String, Summary)>,
+) -> Option<f64> {
+    let server = corelane_testkit::Server::nats(&[])?;
+    let adapter = corelane_adapters::JetStreamAdapter::new(
+        corelane_adapters::JetStreamConfig::new(server.nats_url()),
+    )
+    .expect("jetstream adapter");
+    let (rate, lat) = run(&adapter, scaled_count(300));
+    results
+        .push(json!({"adapter": "jetstream", "events_per_s": rate, "batch_write": lat.to_json()}));
+    rows.push(("jetstream".to_string(), lat));
+    Some(rate)
 }

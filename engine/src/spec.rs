@@ -60,6 +60,9 @@ pub enum AdapterSpec {
     /// `RedisAdapter` (feature `redis`).
     #[cfg(feature = "redis")]
     Redis(corelane_adapters::RedisConfig),
+    /// `JetStreamAdapter` (feature `jetstream`).
+    #[cfg(feature = "jetstream")]
+    JetStream(corelane_adapters::JetStreamConfig),
 }
 
 impl AdapterSpec {
@@ -81,6 +84,15 @@ impl AdapterSpec {
                     }
                 })?)
             }
+            #[cfg(feature = "jetstream")]
+            AdapterSpec::JetStream(config) => Arc::new(
+                corelane_adapters::JetStreamAdapter::new(config.clone()).map_err(|error| {
+                    BuildError::Adapter {
+                        adapter: "jetstream".into(),
+                        error,
+                    }
+                })?,
+            ),
             #[cfg(feature = "redis")]
             AdapterSpec::Redis(config) => Arc::new(
                 corelane_adapters::RedisAdapter::new(config.clone()).map_err(|error| {
@@ -145,6 +157,23 @@ enum RawAdapter {
         connect_timeout_ms: Option<u64>,
         command_timeout_ms: Option<u64>,
     },
+    Jetstream(RawJetStream),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+struct RawJetStream {
+    url: String,
+    prefix: Option<String>,
+    duplicate_window_ms: Option<u64>,
+    max_msgs: Option<u64>,
+    max_bytes: Option<u64>,
+    max_age_ms: Option<u64>,
+    replicas: Option<u32>,
+    connect_timeout_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    max_pending_acks: Option<usize>,
 }
 
 fn problem(field: &'static str, message: String) -> ConfigError {
@@ -296,6 +325,7 @@ impl BusSpec {
                 connect_timeout_ms,
                 command_timeout_ms,
             )?,
+            Some(RawAdapter::Jetstream(raw)) => jetstream_spec(raw)?,
         };
         Ok(BusSpec {
             builder: b,
@@ -347,6 +377,44 @@ fn redis_spec(
     Err(problem(
         "adapter.type",
         "\"redis\" needs corelane built with the `redis` feature".into(),
+    ))
+}
+
+#[cfg(feature = "jetstream")]
+fn jetstream_spec(raw: RawJetStream) -> Result<AdapterSpec, ConfigError> {
+    let mut c = corelane_adapters::JetStreamConfig::new(raw.url);
+    let ms = Duration::from_millis;
+    if let Some(p) = raw.prefix {
+        c.prefix = p;
+    }
+    if let Some(v) = raw.duplicate_window_ms {
+        c.duplicate_window = ms(v);
+    }
+    c.max_msgs = raw.max_msgs;
+    c.max_bytes = raw.max_bytes;
+    c.max_age = raw.max_age_ms.map(ms);
+    if let Some(v) = raw.replicas {
+        c.replicas = v;
+    }
+    if let Some(v) = raw.connect_timeout_ms {
+        c.connect_timeout = ms(v);
+    }
+    if let Some(v) = raw.request_timeout_ms {
+        c.request_timeout = ms(v);
+    }
+    if let Some(v) = raw.max_pending_acks {
+        c.max_pending_acks = v;
+    }
+    corelane_adapters::JetStreamAdapter::new(c.clone())
+        .map_err(|e| problem("adapter", e.message().to_string()))?;
+    Ok(AdapterSpec::JetStream(c))
+}
+
+#[cfg(not(feature = "jetstream"))]
+fn jetstream_spec(_raw: RawJetStream) -> Result<AdapterSpec, ConfigError> {
+    Err(problem(
+        "adapter.type",
+        "\"jetstream\" needs corelane built with the `jetstream` feature".into(),
     ))
 }
 

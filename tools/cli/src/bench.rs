@@ -28,7 +28,7 @@ use crate::{Failure, parse_count, parse_duration};
 /// Options of `corelane bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Store: file (embedded log, the default), memory, noop, or a redis:// URL.
+    /// Store: file (embedded log, the default), memory, noop, or a redis:// or nats:// URL.
     #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
     adapter: AdapterKind,
     /// Data directory for the file adapter (default: a temporary directory, removed at exit).

@@ -21,7 +21,7 @@ use crate::store::{AdapterKind, open_writable, parse_fsync};
 /// Options of `corelane pump`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Store: file (default), memory, noop, or a redis:// URL.
+    /// Store: file (default), memory, noop, or a redis:// or nats:// URL.
     #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
     adapter: AdapterKind,
     /// Data directory for the file adapter.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use corelane::Adapter;
 use corelane_adapters::{
-    FileAdapter, FileConfig, FsyncPolicy, MemoryAdapter, NoopAdapter, RedisAdapter, RedisConfig,
-    redact_url,
+    FileAdapter, FileConfig, FsyncPolicy, JetStreamAdapter, JetStreamConfig, MemoryAdapter,
+    NoopAdapter, RedisAdapter, RedisConfig, redact_url,
 };
 
 /// Where events go (or come from).
@@ -21,6 +21,8 @@ pub enum AdapterKind {
     Noop,
     /// Redis Streams at this URL.
     Redis(String),
+    /// NATS JetStream at this URL.
+    Nats(String),
 }
 
 impl AdapterKind {
@@ -31,12 +33,9 @@ impl AdapterKind {
             "memory" => Ok(AdapterKind::Memory),
             "noop" => Ok(AdapterKind::Noop),
             url if url.starts_with("redis://") => Ok(AdapterKind::Redis(url.to_string())),
-            other if other.starts_with("nats://") => Err(format!(
-                "--adapter {}: this build has no NATS adapter yet (use file, memory, noop or redis://)",
-                redact_url(other)
-            )),
+            url if url.starts_with("nats://") => Ok(AdapterKind::Nats(url.to_string())),
             other => Err(format!(
-                "--adapter {:?}: expected file, memory, noop or a redis:// URL",
+                "--adapter {:?}: expected file, memory, noop, a redis:// or a nats:// URL",
                 redact_url(other)
             )),
         }
@@ -49,6 +48,7 @@ impl AdapterKind {
             AdapterKind::Memory => "memory",
             AdapterKind::Noop => "noop",
             AdapterKind::Redis(_) => "redis",
+            AdapterKind::Nats(_) => "jetstream",
         }
     }
 }
@@ -141,6 +141,15 @@ pub fn open_writable(
             memory: None,
             noop: None,
         },
+        AdapterKind::Nats(url) => Opened {
+            adapter: Arc::new(
+                JetStreamAdapter::new(JetStreamConfig::new(url)).map_err(|e| e.to_string())?,
+            ),
+            description: format!("jetstream adapter at {}", redact_url(url)),
+            file: None,
+            memory: None,
+            noop: None,
+        },
     })
 }
 
@@ -171,8 +180,18 @@ pub fn open_readable(
             }
             Ok((Arc::new(redis), shards))
         }
+        AdapterKind::Nats(url) => {
+            let js = JetStreamAdapter::new(JetStreamConfig::new(url)).map_err(|e| e.to_string())?;
+            let shards = js
+                .discover_shards(std::time::Instant::now() + Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+            if shards == 0 {
+                return Err(format!("{} holds no corelane streams", redact_url(url)));
+            }
+            Ok((Arc::new(js), shards))
+        }
         other => Err(format!(
-            "tail reads a file store or redis://, not {}",
+            "tail reads a file store, redis:// or nats://, not {}",
             other.name()
         )),
     }

@@ -15,7 +15,7 @@ use crate::store::{AdapterKind, open_readable};
 /// Options of `corelane tail`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Store: file (default) or a redis:// URL.
+    /// Store: file (default), or a redis:// or nats:// URL.
     #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
     adapter: AdapterKind,
     /// The store's data directory (file adapter).

@@ -301,7 +301,7 @@ fn errors_are_one_line_with_a_non_zero_exit() {
     assert!(text(&out.stderr).contains("--producers 0 is outside 1..=256"));
     let out = run(&["pump", "--adapter", "kafka://localhost"], Some(""));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("expected file, memory, noop or a redis:// URL"));
+    assert!(text(&out.stderr).contains("expected file, memory, noop, a redis:// or a nats:// URL"));
 }
 
 #[test]
@@ -373,6 +373,37 @@ fn pump_then_tail_through_redis() {
         .collect();
     is.sort_unstable();
     assert_eq!(is, (0..300).collect::<Vec<_>>());
+    let out = run(
+        &["bench", "--adapter", &url, "--duration", "300ms", "--json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["lost"], 0);
+}
+
+/// pump → tail through NATS JetStream, against a real nats-server.
+#[test]
+fn pump_then_tail_through_jetstream() {
+    let Some(server) = corelane_testkit::Server::nats(&[]) else {
+        return;
+    };
+    let url = server.nats_url();
+    let input: String = (0..200).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let out = run(&["pump", "--adapter", &url, "--shards", "2"], Some(&input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["tail", "--adapter", &url, "--order", "time"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut is: Vec<u64> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["payload"]["i"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    is.sort_unstable();
+    assert_eq!(is, (0..200).collect::<Vec<_>>());
     let out = run(
         &["bench", "--adapter", &url, "--duration", "300ms", "--json"],
         None,

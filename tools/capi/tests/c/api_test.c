@@ -101,6 +101,13 @@ static void configuration(const char* dir) {
                               "\"command_timeout_ms\":200,\"prefix\":\"app\",\"max_stream_len\":10,"
                               "\"connect_timeout_ms\":100,\"colour\":1}}"), &bus), CL_ERR_CONFIG);
     CHECK_MESSAGE("unknown field `colour`");
+    CHECK_STATUS(cl_bus_new(S("{\"adapter\":{\"type\":\"jetstream\",\"url\":\"nats://127.0.0.1:1\","
+                              "\"connect_timeout_ms\":200,\"duplicate_window_ms\":60000,\"replicas\":1}}"), &bus),
+                 CL_ERR_ADAPTER);
+    CHECK_MESSAGE("nats://127.0.0.1:1");
+    CHECK_STATUS(cl_bus_new(S("{\"adapter\":{\"type\":\"jetstream\",\"url\":\"nats://h\",\"replica\":3}}"), &bus),
+                 CL_ERR_CONFIG);
+    CHECK_MESSAGE("unknown field `replica`");
     CHECK_STATUS(cl_bus_new("{\"a\xff\":1}", 8, &bus), CL_ERR_INVALID_ARGUMENT);
     CHECK_MESSAGE("not UTF-8");
     CHECK(bus == NULL); /* out-parameters untouched on failure */

@@ -1,0 +1,323 @@
+//! One NATS connection over a blocking TCP socket with deadlines: the handshake, request
+//! and reply through an inbox subscription, and pipelined publishes with replies.
+
+use std::io::{ErrorKind as IoKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use corelane_io::AdapterError;
+
+use super::proto::{self, Msg, ServerOp};
+use crate::wire::push_decimal;
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) token: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) password: Option<String>,
+    /// For messages: `nats://host:port`, never the credentials.
+    pub(crate) shown: String,
+}
+
+pub(crate) struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    out: Vec<u8>,
+    inbox: String,
+    next_reply: u64,
+    shown: String,
+}
+
+fn until(deadline: Instant) -> Result<Duration, AdapterError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(1) {
+        Err(AdapterError::timeout("nats: the deadline passed"))
+    } else {
+        Ok(left)
+    }
+}
+
+/// Classifies a `-ERR`: a payload too large for the server and permission problems do
+/// not pass by retrying; the rest (stale connection, slow consumer) may.
+fn server_error(shown: &str, e: &str) -> AdapterError {
+    let lower = e.to_ascii_lowercase();
+    let kind = if lower.contains("maximum payload") {
+        corelane_io::ErrorKind::Fatal
+    } else if lower.contains("authorization") || lower.contains("permissions") {
+        corelane_io::ErrorKind::Config
+    } else {
+        corelane_io::ErrorKind::Transient
+    };
+    AdapterError::new(kind, format!("nats {shown}: server error: {e}"))
+}
+
+fn inbox_name() -> String {
+    let mut out = b"_INBOX.cl".to_vec();
+    crate::wire::push_hex(&mut out, crate::jetstream::random_u64());
+    String::from_utf8(out).expect("ASCII")
+}
+
+impl Conn {
+    /// Connects, reads INFO, sends CONNECT and PING, waits for PONG, subscribes to the
+    /// inbox; all within `timeout` (and `deadline`).
+    pub(crate) fn open(
+        ep: &Endpoint,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<Conn, AdapterError> {
+        let deadline = deadline.min(Instant::now() + timeout);
+        let shown = ep.shown.clone();
+        let io = |what: &str, e: std::io::Error| {
+            AdapterError::from_io(format!("nats {shown} {what}"), e)
+        };
+        let addrs: Vec<_> = (ep.host.as_str(), ep.port)
+            .to_socket_addrs()
+            .map_err(|e| io("resolve", e))?
+            .collect();
+        let mut last_err = None;
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, until(deadline)?) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let stream = match stream {
+            Some(s) => s,
+            None => {
+                return Err(io(
+                    "connect",
+                    last_err.unwrap_or_else(|| std::io::Error::new(IoKind::NotFound, "no address")),
+                ));
+            }
+        };
+        stream.set_nodelay(true).map_err(|e| io("setsockopt", e))?;
+        let mut conn = Conn {
+            stream,
+            buf: Vec::with_capacity(64 << 10),
+            start: 0,
+            out: Vec::with_capacity(64 << 10),
+            inbox: inbox_name(),
+            next_reply: 1,
+            shown: ep.shown.clone(),
+        };
+        let info = match conn.read_op(deadline)? {
+            ServerOp::Info(json) => json,
+            other => {
+                return Err(AdapterError::fatal(format!(
+                    "nats {}: expected INFO, got {other:?}",
+                    ep.shown
+                )));
+            }
+        };
+        let info: serde_json::Value = serde_json::from_str(&info).map_err(|e| {
+            AdapterError::fatal(format!("nats {}: INFO is not JSON: {e}", ep.shown))
+        })?;
+        if info.get("headers").and_then(|h| h.as_bool()) != Some(true) {
+            return Err(AdapterError::config(format!(
+                "nats {}: the server does not support headers (needed for Nats-Msg-Id)",
+                ep.shown
+            )));
+        }
+        let mut options = serde_json::json!({
+            "verbose": false, "pedantic": false, "tls_required": false, "headers": true,
+            "no_responders": true, "lang": "rust-corelane", "version": env!("CARGO_PKG_VERSION"),
+            "protocol": 1, "name": "corelane",
+        });
+        if let Some(t) = &ep.token {
+            options["auth_token"] = t.clone().into();
+        }
+        if let Some(u) = &ep.user {
+            options["user"] = u.clone().into();
+        }
+        if let Some(p) = &ep.password {
+            options["pass"] = p.clone().into();
+        }
+        proto::connect(&mut conn.out, &options.to_string());
+        conn.out.extend_from_slice(b"PING\r\n");
+        let inbox = format!("{}.*", conn.inbox);
+        proto::sub(&mut conn.out, &inbox, 1);
+        conn.flush_out()?;
+        loop {
+            match conn.read_op(deadline)? {
+                ServerOp::Pong => return Ok(conn),
+                ServerOp::Err(e) => {
+                    let kind = if e.to_ascii_lowercase().contains("authorization") {
+                        corelane_io::ErrorKind::Config
+                    } else {
+                        corelane_io::ErrorKind::Fatal
+                    };
+                    return Err(AdapterError::new(
+                        kind,
+                        format!("nats {}: the server refused the connection: {e}", ep.shown),
+                    ));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    fn flush_out(&mut self) -> Result<(), AdapterError> {
+        let result = self.stream.write_all(&self.out);
+        self.out.clear();
+        result.map_err(|e| AdapterError::from_io(format!("nats {} write", self.shown), e))
+    }
+
+    /// The next server operation, answering PINGs on the way.
+    fn read_op(&mut self, deadline: Instant) -> Result<ServerOp, AdapterError> {
+        loop {
+            match proto::parse(&self.buf[self.start..]) {
+                Ok(Some((op, used))) => {
+                    self.start += used;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    }
+                    if op == ServerOp::Ping {
+                        self.out.extend_from_slice(b"PONG\r\n");
+                        self.flush_out()?;
+                        continue;
+                    }
+                    return Ok(op);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(AdapterError::fatal(format!("nats {}: {e}", self.shown))),
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            self.stream
+                .set_read_timeout(Some(until(deadline)?))
+                .map_err(|e| AdapterError::from_io(format!("nats {} setsockopt", self.shown), e))?;
+            let len = self.buf.len();
+            self.buf.resize(len + (64 << 10), 0);
+            let n = match self.stream.read(&mut self.buf[len..]) {
+                Ok(0) => {
+                    self.buf.truncate(len);
+                    return Err(AdapterError::transient(format!(
+                        "nats {}: connection closed by the server",
+                        self.shown
+                    )));
+                }
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(len);
+                    let kind = e.kind();
+                    if kind == IoKind::WouldBlock || kind == IoKind::TimedOut {
+                        return Err(AdapterError::timeout(format!(
+                            "nats {}: no reply before the deadline",
+                            self.shown
+                        )));
+                    }
+                    return Err(AdapterError::from_io(
+                        format!("nats {} read", self.shown),
+                        e,
+                    ));
+                }
+            };
+            self.buf.truncate(len + n);
+        }
+    }
+
+    /// The reply subject for request number `n`.
+    fn reply_subject(&self, out: &mut Vec<u8>, n: u64) {
+        out.clear();
+        out.extend_from_slice(self.inbox.as_bytes());
+        out.push(b'.');
+        push_decimal(out, n);
+    }
+
+    /// Reads until the reply to request `n` arrives (earlier stray replies are dropped).
+    fn read_reply(&mut self, wanted: &[u8], deadline: Instant) -> Result<Msg, AdapterError> {
+        loop {
+            match self.read_op(deadline)? {
+                ServerOp::Msg(m) if m.subject.as_bytes() == wanted => return Ok(m),
+                ServerOp::Err(e) => return Err(server_error(&self.shown, &e)),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Publishes `payload` to `subject` with a reply inbox and waits for the reply.
+    pub(crate) fn request(
+        &mut self,
+        subject: &str,
+        payload: &[u8],
+        deadline: Instant,
+    ) -> Result<Msg, AdapterError> {
+        let n = self.next_reply;
+        self.next_reply += 1;
+        let mut reply = Vec::new();
+        self.reply_subject(&mut reply, n);
+        proto::publish(&mut self.out, subject, Some(&reply), payload);
+        self.flush_out()?;
+        self.read_reply(&reply, deadline)
+    }
+
+    /// Sends `count` requests built by `fill(i, reply, out)` (which appends one PUB/HPUB
+    /// using `reply` as its reply subject), keeping at most `window` unanswered, and
+    /// returns the replies in request order.
+    pub(crate) fn pipeline(
+        &mut self,
+        count: usize,
+        window: usize,
+        deadline: Instant,
+        mut fill: impl FnMut(usize, &[u8], &mut Vec<u8>),
+    ) -> Result<Vec<Msg>, AdapterError> {
+        let base = self.next_reply;
+        self.next_reply += count as u64;
+        let mut replies: Vec<Option<Msg>> = (0..count).map(|_| None).collect();
+        let mut sent = 0;
+        let mut received = 0;
+        let mut reply = Vec::with_capacity(64);
+        let prefix_len = self.inbox.len() + 1;
+        while received < count {
+            while sent < count && sent - received < window.max(1) {
+                self.reply_subject(&mut reply, base + sent as u64);
+                let mut out = std::mem::take(&mut self.out);
+                fill(sent, &reply, &mut out);
+                self.out = out;
+                sent += 1;
+                if self.out.len() > (256 << 10) {
+                    self.flush_out()?;
+                }
+            }
+            self.flush_out()?;
+            match self.read_op(deadline)? {
+                ServerOp::Msg(m) => {
+                    let n = m
+                        .subject
+                        .as_bytes()
+                        .get(prefix_len..)
+                        .filter(|_| m.subject.starts_with(&self.inbox))
+                        .and_then(|d| std::str::from_utf8(d).ok())
+                        .and_then(|d| d.parse::<u64>().ok());
+                    if let Some(n) = n
+                        && n >= base
+                        && ((n - base) as usize) < count
+                    {
+                        let slot = &mut replies[(n - base) as usize];
+                        if slot.is_none() {
+                            received += 1;
+                        }
+                        *slot = Some(m);
+                    }
+                }
+                ServerOp::Err(e) => return Err(server_error(&self.shown, &e)),
+                _ => {}
+            }
+        }
+        Ok(replies
+            .into_iter()
+            .map(|m| m.expect("all received"))
+            .collect())
+    }
+}
