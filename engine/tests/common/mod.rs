@@ -28,6 +28,51 @@ pub fn builder(shards: usize) -> BusBuilder {
         .shutdown_timeout(Duration::from_secs(60))
 }
 
+/// A bus whose I/O thread retries long enough (with short delays) to ride out a server
+/// restart, and whose producers wait for room rather than fail.
+pub fn outage_bus(shards: usize, adapter: Arc<dyn Adapter>) -> Arc<Bus> {
+    Arc::new(
+        builder(shards)
+            .adapter_retries(300)
+            .retry_backoff_initial(Duration::from_millis(5))
+            .retry_backoff_max(Duration::from_millis(100))
+            .backpressure(corelane::Backpressure::block(Duration::from_secs(60)))
+            .build_shared(adapter)
+            .unwrap(),
+    )
+}
+
+/// Ingests `payload(producer, i)` at a steady pace from another thread while `outage`
+/// runs (at least `min` events), flushes, checks that nothing failed and that the outage
+/// caused retries, and returns how many events were accepted.
+pub fn ingest_through(bus: &Arc<Bus>, producer: u64, min: u64, outage: impl FnOnce()) -> u64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (bus, stop) = (Arc::clone(bus), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut p = bus.producer();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) || i < min {
+                p.ingest_raw(payload(producer, i)).unwrap();
+                i += 1;
+                if i % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            i
+        })
+    };
+    outage();
+    stop.store(true, Ordering::Relaxed);
+    let accepted = thread.join().unwrap();
+    bus.flush(Duration::from_secs(60)).unwrap();
+    let stats = bus.stats();
+    assert_eq!(stats.accepted, accepted);
+    assert_eq!(stats.failed.total(), 0, "{stats:?}");
+    assert!(stats.retries > 0, "the outage caused retries");
+    accepted
+}
+
 /// A 16-byte payload naming its producer and its index in that producer's stream.
 pub fn payload(producer: u64, index: u64) -> [u8; 16] {
     let mut p = [0u8; 16];
