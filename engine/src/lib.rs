@@ -74,6 +74,7 @@ mod spec;
 mod stats;
 mod subscribe;
 mod sync;
+#[cfg(not(loom))]
 mod sys;
 mod wait;
 
