@@ -346,22 +346,17 @@ fn tail_follow_prints_new_events_until_its_limit() {
     );
 }
 
-/// pump → tail through Redis Streams, against a real redis-server.
-#[test]
-fn pump_then_tail_through_redis() {
-    let Some(server) = corelane_testkit::Server::redis(&[]) else {
-        return;
-    };
-    let url = server.redis_url();
-    let input: String = (0..300).map(|i| format!("{{\"i\":{i}}}\n")).collect();
-    let out = run(&["pump", "--adapter", &url, "--shards", "2"], Some(&input));
+/// pump → tail (in `order`) → bench through a network store at `url`.
+fn pump_tail_bench_through(url: &str, events: u64, order: &str) {
+    let input: String = (0..events).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let out = run(&["pump", "--adapter", url, "--shards", "2"], Some(&input));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("ingested 300"),
+        text(&out.stderr).contains(&format!("ingested {events}")),
         "{}",
         text(&out.stderr)
     );
-    let out = run(&["tail", "--adapter", &url], None);
+    let out = run(&["tail", "--adapter", url, "--order", order], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut is: Vec<u64> = text(&out.stdout)
         .lines()
@@ -372,14 +367,23 @@ fn pump_then_tail_through_redis() {
         })
         .collect();
     is.sort_unstable();
-    assert_eq!(is, (0..300).collect::<Vec<_>>());
+    assert_eq!(is, (0..events).collect::<Vec<_>>());
     let out = run(
-        &["bench", "--adapter", &url, "--duration", "300ms", "--json"],
+        &["bench", "--adapter", url, "--duration", "300ms", "--json"],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["lost"], 0);
+}
+
+/// pump → tail through Redis Streams, against a real redis-server.
+#[test]
+fn pump_then_tail_through_redis() {
+    let Some(server) = corelane_testkit::Server::redis(&[]) else {
+        return;
+    };
+    pump_tail_bench_through(&server.redis_url(), 300, "shard");
 }
 
 /// pump → tail through NATS JetStream, against a real nats-server.
@@ -388,27 +392,5 @@ fn pump_then_tail_through_jetstream() {
     let Some(server) = corelane_testkit::Server::nats(&[]) else {
         return;
     };
-    let url = server.nats_url();
-    let input: String = (0..200).map(|i| format!("{{\"i\":{i}}}\n")).collect();
-    let out = run(&["pump", "--adapter", &url, "--shards", "2"], Some(&input));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(&["tail", "--adapter", &url, "--order", "time"], None);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut is: Vec<u64> = text(&out.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["payload"]["i"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
-    is.sort_unstable();
-    assert_eq!(is, (0..200).collect::<Vec<_>>());
-    let out = run(
-        &["bench", "--adapter", &url, "--duration", "300ms", "--json"],
-        None,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["lost"], 0);
+    pump_tail_bench_through(&server.nats_url(), 200, "time");
 }
