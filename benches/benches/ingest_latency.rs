@@ -100,31 +100,15 @@ fn main() {
     assert_eq!(stats.written, stats.accepted, "nothing lost");
 
     // Bare rtrb: the same bytes into a byte ring drained by a pinned thread.
-    let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(1 << 20);
+    let (mut tx, rx) = rtrb::RingBuffer::<u8>::new(1 << 20);
     let done = Arc::new(AtomicBool::new(false));
     let drainer = {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             pin(drain_core);
-            // Move the bytes out, as a shard copies records into its batch: the producer
-            // then writes to ring lines another core has read, in both runs.
-            let mut scratch = Vec::with_capacity(1 << 20);
-            let mut moved = 0u64;
-            while !done.load(Ordering::Relaxed) || rx.slots() > 0 {
-                let n = rx.slots();
-                if n == 0 {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                let chunk = rx.read_chunk(n).expect("n slots");
-                let (a, b) = chunk.as_slices();
-                scratch.clear();
-                scratch.extend_from_slice(a);
-                scratch.extend_from_slice(b);
-                moved += n as u64;
-                chunk.commit_all();
-            }
-            moved
+            // Copying the bytes out, as a shard does, makes the producer write to ring
+            // lines another core has read, in both runs.
+            drain_copying(rx, |_| done.load(Ordering::Relaxed))
         })
     };
     let bare = paced(calls, period, || tx.push_entire_slice(&payload).is_ok());

@@ -86,27 +86,11 @@ fn corelane(producers: usize, shards: usize, total: u64, cores: &[usize]) -> f64
 }
 
 fn bare_rtrb(total: u64, cores: &[usize]) -> f64 {
-    let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(1 << 20);
+    let (mut tx, rx) = rtrb::RingBuffer::<u8>::new(1 << 20);
     let consumer_core = core_for(cores, 1);
     let consumer = std::thread::spawn(move || {
         pin(consumer_core);
-        let mut scratch = Vec::with_capacity(1 << 20);
-        let mut moved = 0u64;
-        while moved < total * EVENT as u64 {
-            let n = rx.slots();
-            if n == 0 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let chunk = rx.read_chunk(n).expect("n slots");
-            let (a, b) = chunk.as_slices();
-            // Move the bytes out, as a shard copies them into a batch.
-            scratch.clear();
-            scratch.extend_from_slice(a);
-            scratch.extend_from_slice(b);
-            moved += n as u64;
-            chunk.commit_all();
-        }
+        drain_copying(rx, |moved| moved >= total * EVENT as u64)
     });
     pin(core_for(cores, 0));
     let t0 = Instant::now();

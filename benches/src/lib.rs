@@ -231,3 +231,26 @@ pub fn spin_until(at: Instant) {
         }
     }
 }
+
+/// The consumer side of the bare-ring baselines: drains `rx` and copies the bytes out
+/// (as a shard copies records into its batch) until `done(moved_bytes)` holds and the
+/// ring is empty. Returns the bytes moved.
+pub fn drain_copying(mut rx: rtrb::Consumer<u8>, done: impl Fn(u64) -> bool) -> u64 {
+    let mut scratch = Vec::with_capacity(1 << 20);
+    let mut moved = 0u64;
+    while !done(moved) || rx.slots() > 0 {
+        let n = rx.slots();
+        if n == 0 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let chunk = rx.read_chunk(n).expect("n slots");
+        let (a, b) = chunk.as_slices();
+        scratch.clear();
+        scratch.extend_from_slice(a);
+        scratch.extend_from_slice(b);
+        moved += n as u64;
+        chunk.commit_all();
+    }
+    moved
+}

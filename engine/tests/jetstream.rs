@@ -257,13 +257,8 @@ fn server_killed_mid_stream_delivers_exactly_once() {
         c.request_timeout = Duration::from_millis(500);
     });
     let bus = common::outage_bus(2, js.clone());
-    let accepted = common::ingest_through(&bus, 8, 1000, || {
-        std::thread::sleep(Duration::from_millis(300));
-        server.kill();
-        std::thread::sleep(Duration::from_millis(700));
-        server.start();
-        std::thread::sleep(Duration::from_millis(300));
-    });
+    let accepted =
+        common::ingest_through(&bus, 8, 1000, || server.outage(Duration::from_millis(700)));
     let stats = bus.stats();
 
     let events = read_all(js.clone(), 2);

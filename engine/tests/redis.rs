@@ -157,13 +157,8 @@ fn server_killed_mid_stream_loses_nothing() {
         c.command_timeout = Duration::from_millis(300);
     });
     let bus = common::outage_bus(2, redis.clone());
-    let accepted = common::ingest_through(&bus, 3, 2000, || {
-        std::thread::sleep(Duration::from_millis(300));
-        server.kill();
-        std::thread::sleep(Duration::from_millis(700));
-        server.start();
-        std::thread::sleep(Duration::from_millis(300));
-    });
+    let accepted =
+        common::ingest_through(&bus, 3, 2000, || server.outage(Duration::from_millis(700)));
     let stats = bus.stats();
 
     let raw = read_all(redis.clone(), 2, ConsumeRequest::new());

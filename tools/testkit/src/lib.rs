@@ -184,6 +184,16 @@ impl Server {
         }
     }
 
+    /// A mid-stream outage: lets traffic flow 300 ms, SIGKILLs the server, keeps it down
+    /// for `down`, starts it again on the same port and data, and lets traffic flow 300 ms.
+    pub fn outage(&mut self, down: Duration) {
+        std::thread::sleep(Duration::from_millis(300));
+        self.kill();
+        std::thread::sleep(down);
+        self.start();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
