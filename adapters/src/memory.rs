@@ -147,6 +147,7 @@ impl Adapter for MemoryAdapter {
                 report.shards[shard as usize] = ShardTail {
                     last_sequence: Some(last.sequence),
                     last_insertion_ts: Some(last.insertion_ts),
+                    history_unknown: false,
                 };
             }
         }
@@ -218,6 +219,7 @@ impl Adapter for MemoryAdapter {
             end_of_shard: end == events.len(),
             events: page,
             skipped: 0,
+            damaged: Vec::new(),
         })
     }
 

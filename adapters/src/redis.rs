@@ -233,6 +233,54 @@ fn entries(value: Value) -> Result<Entries, String> {
         .collect()
 }
 
+/// Checks the EXEC reply of a batch: every element must be the entry id of its XADD. A
+/// server error in place of an id (a key that is not a stream: `WRONGTYPE`) means that
+/// event was not stored; when some events were stored and others not, the batch is
+/// partly applied and can be neither acknowledged nor safely retried, so it fails as
+/// fatal. When every XADD failed with a passing server state, nothing was stored and a
+/// retry may succeed.
+fn check_exec_ids(ids: &[Value], url: &str) -> Result<(), AdapterError> {
+    let mut first_error: Option<(String, String)> = None;
+    let mut failed = 0usize;
+    for id in ids {
+        let ok = match id {
+            Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(parse_id).is_some(),
+            Value::SimpleString(s) => parse_id(s).is_some(),
+            _ => false,
+        };
+        if ok {
+            continue;
+        }
+        failed += 1;
+        if first_error.is_none() {
+            first_error = Some(match id {
+                Value::ServerError(e) => {
+                    (e.code().to_string(), scrub(e.details().unwrap_or(""), url))
+                }
+                other => ("INVALID".to_string(), format!("not an entry id: {other:?}")),
+            });
+        }
+    }
+    let Some((code, detail)) = first_error else {
+        return Ok(());
+    };
+    let total = ids.len();
+    let stored = total - failed;
+    if stored == 0 && transient_code(&code) {
+        return Err(AdapterError::transient(format!(
+            "redis EXEC: every XADD of the batch failed with {code} {detail}; nothing stored"
+        )));
+    }
+    let applied = if stored == 0 {
+        "nothing stored".to_string()
+    } else {
+        format!("the batch is partly applied ({stored} of {total} events stored)")
+    };
+    Err(AdapterError::fatal(format!(
+        "redis EXEC: {failed} of {total} XADDs failed, the first with {code} {detail}; {applied}"
+    )))
+}
+
 impl RedisAdapter {
     /// A Redis adapter; connects at `init` (writes) and on the first read.
     pub fn new(config: RedisConfig) -> Result<RedisAdapter, AdapterError> {
@@ -364,38 +412,56 @@ impl RedisAdapter {
         }
     }
 
-    /// Reads the newest decodable entry of `shard`: (id, record).
+    /// Reads the newest entry of `shard` that is a corelane record of this shard, however
+    /// far back it is (other clients may have added entries after it): (id, record).
+    /// `Ok(None)` when the stream holds no such entry; the flag says whether the stream
+    /// holds entries at all.
     fn tail_entry(
         &self,
         shard: u32,
         deadline: Instant,
-    ) -> Result<Option<(Position, crate::wire::Record)>, AdapterError> {
+    ) -> Result<(Option<(Position, crate::wire::Record)>, bool), AdapterError> {
         let key = self.inner.config.stream_key(shard);
-        let value: Value =
-            self.with_connection(&self.inner.writer, deadline, "XREVRANGE", |con| {
-                redis::cmd("XREVRANGE")
-                    .arg(&key)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(16)
-                    .query(con)
-            })?;
-        let parsed = entries(value)
-            .map_err(|e| AdapterError::fatal(format!("redis XREVRANGE {key}: {e}")))?;
-        for (id, fields) in parsed {
-            let record = fields
-                .iter()
-                .find(|(k, _)| k == "d")
-                .and_then(|(_, v)| decode_record(v).ok())
-                .filter(|r| r.sequence.is_some());
-            if let (Some(pos), Some(record)) = (parse_id(&id), record) {
-                return Ok(Some((pos, record)));
+        let mut end = "+".to_string();
+        let mut any = false;
+        loop {
+            let value: Value =
+                self.with_connection(&self.inner.writer, deadline, "XREVRANGE", |con| {
+                    redis::cmd("XREVRANGE")
+                        .arg(&key)
+                        .arg(&end)
+                        .arg("-")
+                        .arg("COUNT")
+                        .arg(TAIL_PAGE)
+                        .query(con)
+                })?;
+            let parsed = entries(value)
+                .map_err(|e| AdapterError::fatal(format!("redis XREVRANGE {key}: {e}")))?;
+            any |= !parsed.is_empty();
+            let Some(oldest) = parsed.last().and_then(|(id, _)| parse_id(id)) else {
+                return Ok((None, any));
+            };
+            for (id, fields) in &parsed {
+                let record = fields
+                    .iter()
+                    .find(|(k, _)| k == "d")
+                    .and_then(|(_, v)| decode_record(v).ok())
+                    .filter(|r| r.sequence.is_some() && r.shard == shard);
+                if let (Some(pos), Some(record)) = (parse_id(id), record) {
+                    return Ok((Some((pos, record)), true));
+                }
             }
+            if parsed.len() < TAIL_PAGE {
+                return Ok((None, true));
+            }
+            // Exclusive end: continue below the oldest entry of this page.
+            end = format!("({}", format_id(oldest));
         }
-        Ok(None)
     }
 }
+
+/// Entries read per step when looking back for a shard's last corelane record.
+const TAIL_PAGE: usize = 256;
 
 impl Adapter for RedisAdapter {
     fn name(&self) -> &str {
@@ -412,11 +478,23 @@ impl Adapter for RedisAdapter {
         }
         let mut report = InitReport::empty(num_shards);
         for shard in 0..num_shards {
-            if let Some((_, record)) = self.tail_entry(shard, deadline)? {
-                report.shards[shard as usize] = ShardTail {
-                    last_sequence: record.sequence,
-                    last_insertion_ts: Some(record.insertion_ts),
-                };
+            match self.tail_entry(shard, deadline)? {
+                (Some((_, record)), _) => {
+                    report.shards[shard as usize] = ShardTail {
+                        last_sequence: record.sequence,
+                        last_insertion_ts: Some(record.insertion_ts),
+                        history_unknown: false,
+                    };
+                }
+                (None, true) => {
+                    report.shards[shard as usize].history_unknown = true;
+                    report.notes.push(format!(
+                        "redis stream {} holds entries but no corelane record of shard {shard}; \
+                         numbering restarts at 0",
+                        self.inner.config.stream_key(shard)
+                    ));
+                }
+                (None, false) => {}
             }
         }
         Ok(report)
@@ -474,7 +552,7 @@ impl Adapter for RedisAdapter {
                 con.req_packed_commands(packed, count + 1, 1)
             })?;
         match replies.pop() {
-            Some(Value::Array(ids)) if ids.len() == count => Ok(()),
+            Some(Value::Array(ids)) if ids.len() == count => check_exec_ids(&ids, &c.url),
             Some(Value::Array(ids)) => Err(AdapterError::fatal(format!(
                 "redis EXEC returned {} entry ids for {count} XADDs",
                 ids.len()
@@ -592,6 +670,48 @@ impl Adapter for RedisAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn exec_reply(elements: &[&str]) -> Vec<Value> {
+        let mut raw = format!("*{}\r\n", elements.len());
+        for e in elements {
+            raw.push_str(e);
+            raw.push_str("\r\n");
+        }
+        match redis::parse_redis_value(raw.as_bytes()).unwrap() {
+            Value::Array(items) => items,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_replies_must_hold_an_entry_id_for_every_xadd() {
+        let url = "redis://h";
+        let ok = exec_reply(&["$15\r\n1700000000000-0", "+1700000000000-1"]);
+        check_exec_ids(&ok, url).unwrap();
+
+        let wrongtype = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+        let none = exec_reply(&[wrongtype, wrongtype]);
+        let err = check_exec_ids(&none, url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Fatal);
+        assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+        assert!(err.to_string().contains("nothing stored"), "{err}");
+
+        let partly = exec_reply(&["$15\r\n1700000000000-0", "-ERR out of memory"]);
+        let err = check_exec_ids(&partly, url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Fatal);
+        assert!(err.to_string().contains("partly applied (1 of 2"), "{err}");
+
+        let loading = exec_reply(&["-LOADING loading the dataset", "-LOADING loading"]);
+        assert_eq!(
+            check_exec_ids(&loading, url).unwrap_err().kind(),
+            ErrorKind::Transient
+        );
+        let garbage = exec_reply(&[":5"]);
+        assert_eq!(
+            check_exec_ids(&garbage, url).unwrap_err().kind(),
+            ErrorKind::Fatal
+        );
+    }
 
     #[test]
     fn passwords_are_redacted() {

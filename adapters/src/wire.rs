@@ -144,7 +144,8 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    // The host part never holds '@'; a password may, so the userinfo ends at the last one.
+    match rest.rsplit_once('@') {
         Some((userinfo, host)) if !userinfo.is_empty() => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
             if userinfo.contains(':') {
@@ -252,6 +253,23 @@ mod tests {
         let mut out = Vec::new();
         push_dedup_id(&mut out, &id);
         assert_eq!(String::from_utf8(out).unwrap(), id.to_string());
+    }
+
+    #[test]
+    fn a_password_holding_at_signs_is_redacted_whole() {
+        for (url, shown) in [
+            ("redis://u:p@ss@h:6379/0", "redis://u:***@h:6379/0"),
+            ("redis://:p@s@s@h", "redis://:***@h"),
+            ("nats://u:p@ss@h:4222", "nats://u:***@h:4222"),
+            ("nats://t@k@n@h", "nats://***@h"),
+        ] {
+            let redacted = redact_url(url);
+            assert_eq!(redacted, shown);
+            assert!(
+                !redacted.contains("ss@") && !redacted.contains("k@"),
+                "{redacted}"
+            );
+        }
     }
 
     #[test]

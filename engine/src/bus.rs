@@ -1,13 +1,13 @@
 //! The bus: construction, producers, flush, shutdown, statistics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use corelane_io::{Adapter, IdlePolicy, IoConfig, IoHandle, spawn_io_thread};
 use crossbeam_channel::Sender;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::clock::Clock;
 use crate::epoch::{Barrier, Epoch, ProducerPin};
@@ -45,8 +45,19 @@ pub(crate) struct Registry {
 #[derive(Debug)]
 enum Lifecycle {
     Running,
+    /// A closer thread is running the stages; callers wait on `closed` with their bounds.
+    Closing,
     Closed(Result<Stats, ShutdownError>),
 }
+
+/// The stages of a shutdown, in order; the closer publishes the one it is in, so that a
+/// caller whose bound expires names the stage that held it up.
+const STAGES: [&str; 4] = [
+    "producers",
+    "shard threads",
+    "the I/O thread",
+    "the adapter",
+];
 
 /// State shared by the bus handle, its producers and its shard threads.
 pub(crate) struct BusShared {
@@ -61,10 +72,13 @@ pub(crate) struct BusShared {
     registry: Mutex<Registry>,
     inboxes: Vec<Sender<RingReader>>,
     io: IoHandle,
-    adapter: Arc<dyn Adapter>,
     shard_threads: Mutex<Vec<JoinHandle<()>>>,
     shard_thread_handles: Mutex<Vec<Thread>>,
     lifecycle: Mutex<Lifecycle>,
+    /// Signalled when `lifecycle` becomes `Closed`.
+    closed: Condvar,
+    /// Index into [`STAGES`] of the stage the closer is in.
+    stage: AtomicU8,
 }
 
 impl BusShared {
@@ -129,10 +143,10 @@ impl BusShared {
     }
 
     fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        if matches!(*self.lifecycle.lock(), Lifecycle::Closed(_)) || self.io.is_done() {
+        if !matches!(*self.lifecycle.lock(), Lifecycle::Running) || self.io.is_done() {
             return Err(FlushError::ShutDown);
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::clock::deadline_after(timeout);
         let ticket = self.signals.flush_ticket.fetch_add(1, Ordering::SeqCst) + 1;
         self.unpark_shards();
         self.io
@@ -141,20 +155,57 @@ impl BusShared {
         self.io.flush_adapter(deadline).map_err(FlushError::Adapter)
     }
 
-    fn shutdown(&self, timeout: Duration) -> Result<Stats, ShutdownError> {
+    /// Shuts the bus down, waiting at most `timeout` for the outcome.
+    ///
+    /// The first call starts a closer thread that runs every stage to its end; each
+    /// caller (a second one too) waits with its own bound. A caller whose bound expires
+    /// gets a timeout naming the stage the closer is in; the closer goes on, and a later
+    /// call returns the final outcome.
+    fn shutdown(self: &Arc<Self>, timeout: Duration) -> Result<Stats, ShutdownError> {
+        let deadline = crate::clock::deadline_after(timeout);
         let mut lifecycle = self.lifecycle.lock();
-        if let Lifecycle::Closed(result) = &*lifecycle {
-            return result.clone();
+        if matches!(*lifecycle, Lifecycle::Running) {
+            *lifecycle = Lifecycle::Closing;
+            let bus = Arc::clone(self);
+            let producer_wait = timeout.min(self.config.shutdown_timeout);
+            let spawned = std::thread::Builder::new()
+                .name("corelane-close".into())
+                .spawn(move || bus.run_close(producer_wait));
+            if spawned.is_err() {
+                // No thread to spare: close on the caller's thread.
+                drop(lifecycle);
+                self.run_close(producer_wait);
+                lifecycle = self.lifecycle.lock();
+            }
         }
-        let result = self.close(timeout);
-        *lifecycle = Lifecycle::Closed(result.clone());
-        result
+        loop {
+            if let Lifecycle::Closed(result) = &*lifecycle {
+                return result.clone();
+            }
+            if self.closed.wait_until(&mut lifecycle, deadline).timed_out() {
+                if let Lifecycle::Closed(result) = &*lifecycle {
+                    return result.clone();
+                }
+                let stage = STAGES[usize::from(self.stage.load(Ordering::Acquire))];
+                return Err(ShutdownError::Timeout { stage, timeout });
+            }
+        }
     }
 
-    fn close(&self, timeout: Duration) -> Result<Stats, ShutdownError> {
-        let deadline = Instant::now() + timeout;
-        let timed_out = |stage| ShutdownError::Timeout { stage, timeout };
+    fn run_close(&self, producer_wait: Duration) {
+        let result = self.close(producer_wait);
+        *self.lifecycle.lock() = Lifecycle::Closed(result);
+        self.closed.notify_all();
+    }
 
+    fn enter_stage(&self, index: u8) {
+        self.stage.store(index, Ordering::Release);
+    }
+
+    /// Runs the stages. Producers get `producer_wait` to leave an ingest begun before the
+    /// close; every later stage runs to its end (each adapter call is bounded by its own
+    /// deadline), so the adapter's flush and shutdown always run.
+    fn close(&self, producer_wait: Duration) -> Result<Stats, ShutdownError> {
         // 1. Close the epoch: new ingests are refused from here on.
         let (target, pins) = {
             let mut registry = self.registry.lock();
@@ -166,42 +217,41 @@ impl BusShared {
         // 2. Wait for producers that are inside an ingest begun before the close. One
         //    that does not leave in time is reported; the shards are stopped anyway so
         //    that shutdown ends, and anything it pushes later shows up as in flight.
+        let producers_deadline = crate::clock::deadline_after(producer_wait);
         let mut first_error = None;
         for slot in &pins {
             let done = slot.pin.wait_past(target, |spins| {
                 if spins > 1000 {
                     std::thread::sleep(Duration::from_micros(50));
                 }
-                Instant::now() > deadline
+                Instant::now() > producers_deadline
             });
             if !done {
-                first_error = Some(timed_out("producers"));
+                first_error = Some(ShutdownError::Timeout {
+                    stage: STAGES[0],
+                    timeout: producer_wait,
+                });
                 break;
             }
         }
         // 3. Stop the shards: each drains its rings to empty, seals, hands off, exits.
+        self.enter_stage(1);
         self.signals.stop.store(true, Ordering::Release);
         self.unpark_shards();
-        let mut threads = std::mem::take(&mut *self.shard_threads.lock());
-        while !self
-            .shard_states
-            .iter()
-            .all(|s| s.exited.load(Ordering::Acquire))
-        {
-            if Instant::now() > deadline {
-                return Err(timed_out("shard threads"));
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        for t in threads.drain(..) {
+        let threads = std::mem::take(&mut *self.shard_threads.lock());
+        for t in threads {
             if t.join().is_err() {
                 tracing::error!("a corelane shard thread panicked");
             }
         }
         // 4. The I/O thread writes what is queued, flushes and shuts the adapter down.
-        let Some(outcome) = self.io.join(deadline) else {
-            return Err(timed_out("the I/O thread"));
+        self.enter_stage(2);
+        let outcome = loop {
+            if let Some(outcome) = self.io.join(Instant::now() + Duration::from_secs(1)) {
+                break outcome;
+            }
         };
+        self.enter_stage(3);
         if let Some(err) = first_error {
             return Err(err);
         }
@@ -241,6 +291,9 @@ impl BusShared {
 /// ```
 pub struct Bus {
     shared: Arc<BusShared>,
+    /// Held by the handle, not the shared state: thread-local producers of other threads
+    /// keep the shared state alive, and must not keep a dropped bus's store with it.
+    adapter: Arc<dyn Adapter>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -248,7 +301,7 @@ impl std::fmt::Debug for Bus {
         f.debug_struct("Bus")
             .field("id", &self.shared.id)
             .field("shards", &self.shared.num_shards)
-            .field("adapter", &self.shared.adapter.name())
+            .field("adapter", &self.adapter.name())
             .finish_non_exhaustive()
     }
 }
@@ -262,7 +315,7 @@ impl Bus {
     /// Validates `config`, initialises `adapter`, and starts the shard and I/O threads.
     pub fn new(config: Config, adapter: Arc<dyn Adapter>) -> Result<Bus, BuildError> {
         config.validate()?;
-        let nonce = match &config.producer_nonce_path {
+        let mut nonce = match &config.producer_nonce_path {
             Some(path) => nonce::load_or_create_nonce(path)?,
             None => nonce::random_nonce(),
         };
@@ -275,6 +328,19 @@ impl Bus {
             })?;
         for note in &report.notes {
             tracing::info!(adapter = adapter.name(), "{note}");
+        }
+        let unknown: Vec<u32> = (0..num_shards)
+            .filter(|&s| report.tail(s).history_unknown)
+            .collect();
+        if let (Some(path), false) = (&config.producer_nonce_path, unknown.is_empty()) {
+            nonce = nonce::rotate_nonce(path)?;
+            tracing::warn!(
+                shards = ?unknown,
+                adapter = adapter.name(),
+                "corelane: the store holds no record that continues these shards' numbering \
+                 (purged?); numbering restarts at 0 under a new producer nonce so that no \
+                 dedup id repeats one the store may remember"
+            );
         }
         let (io, links) = spawn_io_thread(
             IoConfig {
@@ -325,10 +391,11 @@ impl Bus {
             }),
             inboxes,
             io,
-            adapter,
             shard_threads: Mutex::new(Vec::new()),
             shard_thread_handles: Mutex::new(Vec::new()),
             lifecycle: Mutex::new(Lifecycle::Running),
+            closed: Condvar::new(),
+            stage: AtomicU8::new(0),
             config,
         });
         let cores = plan_cores(&shared.config.cores, num_shards as usize);
@@ -373,7 +440,7 @@ impl Bus {
                 }
             }
         }
-        let bus = Bus { shared };
+        let bus = Bus { shared, adapter };
         if let Some(error) = spawn_error {
             // Dropping the bus shuts down the shards that did start.
             return Err(BuildError::Spawn {
@@ -383,7 +450,7 @@ impl Bus {
         }
         tracing::debug!(
             shards = num_shards,
-            adapter = bus.shared.adapter.name(),
+            adapter = bus.adapter.name(),
             barrier = ?bus.shared.barrier,
             "corelane bus started"
         );
@@ -459,7 +526,7 @@ impl Bus {
     /// A reader of this bus's store (usable after shutdown, too, while the adapter
     /// still answers reads).
     pub fn consumer(&self) -> Consumer {
-        Consumer::new(Arc::clone(&self.shared.adapter), self.shared.num_shards)
+        Consumer::new(Arc::clone(&self.adapter), self.shared.num_shards)
     }
 
     /// Reads one page of stored events; see [`Consumer::poll`].
@@ -514,7 +581,7 @@ impl Bus {
 
     /// The adapter (for its read side, or its own statistics).
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
-        &self.shared.adapter
+        &self.adapter
     }
 
     /// True when the producer fast path uses a compiler fence (Linux `membarrier`

@@ -37,3 +37,12 @@ impl Clock {
         (now, ns)
     }
 }
+
+/// `timeout` from now, saturated: a caller's `Duration::MAX` ("wait as long as it
+/// takes") becomes a deadline about a century away instead of an `Instant` overflow.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + CENTURY.min(timeout))
+}

@@ -273,6 +273,19 @@ pub struct ConsumeResponse {
     pub undecodable: u64,
     /// Events skipped as duplicates by the request's [`DedupWindow`].
     pub duplicates: u64,
+    /// Damaged stored ranges the read passed over (the file log reports a corrupt
+    /// record this way): the events around them were returned, these were not.
+    pub damaged: Vec<corelane_io::DamagedRange>,
+}
+
+/// The error for an adapter page that neither returned events, moved its position nor
+/// reached the shard's end: a broken adapter, reported instead of asked again forever.
+fn stalled_page(adapter: &str, after: Option<Position>) -> corelane_io::AdapterError {
+    corelane_io::AdapterError::fatal(format!(
+        "adapter {adapter} returned an empty page after {} that does not advance \
+         and is not the end of the shard",
+        after.map_or_else(|| "the start".to_string(), |p| p.to_string())
+    ))
 }
 
 /// Reads a store: a bus's adapter, or one opened without a bus.
@@ -405,7 +418,7 @@ impl Consumer {
             });
         }
         let shards = self.shards_of(request)?;
-        let deadline = Instant::now() + request.timeout;
+        let deadline = crate::clock::deadline_after(request.timeout);
         let mut response = ConsumeResponse {
             next_cursor: request.after.clone().unwrap_or_default(),
             ..ConsumeResponse::default()
@@ -415,6 +428,44 @@ impl Consumer {
             ConsumeOrder::Time => self.poll_by_time(request, &shards, deadline, &mut response),
         }
         Ok(response)
+    }
+
+    /// Every event the request selects, paging from its cursor until nothing is left
+    /// (pages of [`MAX_LIMIT`] unless the request asks for fewer). Fails with
+    /// [`ConsumerError::ShardsFailed`] if any shard could not be read, rather than
+    /// returning a silently partial answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use corelane::{Bus, ConsumeRequest};
+    /// use corelane::adapters::MemoryAdapter;
+    ///
+    /// let bus = Bus::builder().num_shards(2).build(MemoryAdapter::new()).unwrap();
+    /// for i in 0..2500 {
+    ///     bus.ingest_json(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap();
+    /// }
+    /// bus.flush(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(bus.consumer().read_all(&ConsumeRequest::new()).unwrap().len(), 2500);
+    /// ```
+    pub fn read_all(&self, request: &ConsumeRequest) -> Result<Vec<ConsumedEvent>, ConsumerError> {
+        let mut request = request.clone();
+        if request.limit == ConsumeRequest::new().limit {
+            request.limit = MAX_LIMIT;
+        }
+        let mut all = Vec::new();
+        loop {
+            let page = self.poll(&request)?;
+            if !page.failed_shards.is_empty() {
+                return Err(ConsumerError::ShardsFailed(page.failed_shards));
+            }
+            all.extend(page.events);
+            request.after = Some(page.next_cursor);
+            if !page.has_more {
+                return Ok(all);
+            }
+        }
     }
 
     /// A blocking iterator of events from `start`; see [`Subscription`](crate::Subscription).
@@ -475,6 +526,13 @@ impl Consumer {
                     }
                 };
                 response.undecodable += page.skipped;
+                response.damaged.extend(page.damaged.iter().cloned());
+                let stalled = page.events.is_empty() && page.next == after && !page.end_of_shard;
+                if stalled {
+                    // Neither progress nor an end: asking again would loop forever.
+                    self.fail(response, shard, stalled_page(self.adapter.name(), after));
+                    break;
+                }
                 let mut rolled_back = false;
                 for event in page.events {
                     if remaining == 0 {
@@ -555,6 +613,7 @@ impl Consumer {
                 ) {
                     Ok(page) => {
                         response.undecodable += page.skipped;
+                        response.damaged.extend(page.damaged.iter().cloned());
                         let moved = page.next != lane.fetched;
                         lane.fetched = page.next.or(lane.fetched);
                         lane.exhausted = page.end_of_shard || (page.events.is_empty() && !moved);

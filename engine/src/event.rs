@@ -220,13 +220,65 @@ impl AsRawEvent for Event {
 
 /// Checks that `bytes` hold exactly one JSON value.
 pub(crate) fn validate_json(bytes: &[u8]) -> Result<(), EventError> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+    serde_json::from_slice::<Readable>(bytes)
         .map(|_| ())
         .map_err(|e| EventError {
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
         })
+}
+
+/// A JSON value visited the way a reader parses it into `serde_json::Value`, without
+/// building it: every string is checked to be UTF-8 and every number to fit an `f64`
+/// (`1e400` does not), which skipping with `IgnoredAny` would let through. What the
+/// producer accepts as JSON is then exactly what filters and readers can read.
+struct Readable;
+
+impl<'de> serde::Deserialize<'de> for Readable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ReadableVisitor)
+    }
+}
+
+struct ReadableVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ReadableVisitor {
+    type Value = Readable;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Readable, E> {
+        if v.is_finite() {
+            Ok(Readable)
+        } else {
+            Err(E::custom("number out of range"))
+        }
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_unit<E>(self) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Readable, A::Error> {
+        while seq.next_element::<Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Readable, A::Error> {
+        while map.next_entry::<Readable, Readable>()?.is_some() {}
+        Ok(Readable)
+    }
 }
 
 /// Why bytes are not a JSON event, and where.

@@ -190,8 +190,24 @@ fn compile(value: &Value, at: &str, depth: usize) -> Result<Node, ConsumerError>
     };
     let cmp = |c: Cmp| compile_operand(arg, &here, c).map(|(p, v)| Node::Cmp(p, c, v));
     match op.as_str() {
-        "$and" => Ok(Node::And(list(arg)?)),
-        "$or" => Ok(Node::Or(list(arg)?)),
+        // A part that matches everything (`{}`) reads no path, and neither does a whole
+        // that it decides: so `{"$and":[{}]}` matches non-JSON events just as `{}` does.
+        "$and" => {
+            let parts: Vec<Node> = list(arg)?.into_iter().filter(|n| *n != Node::All).collect();
+            Ok(if parts.is_empty() {
+                Node::All
+            } else {
+                Node::And(parts)
+            })
+        }
+        "$or" => {
+            let parts = list(arg)?;
+            Ok(if parts.contains(&Node::All) {
+                Node::All
+            } else {
+                Node::Or(parts)
+            })
+        }
         "$not" => Ok(Node::Not(Box::new(compile(arg, &here, depth + 1)?))),
         "$eq" => cmp(Cmp::Eq),
         "$ne" => cmp(Cmp::Ne),

@@ -83,6 +83,25 @@ pub fn load_or_create_nonce(path: &Path) -> Result<u64, NonceError> {
     }
 }
 
+/// Replaces the nonce stored at `path` with a fresh random one and returns it.
+///
+/// The bus does this when its adapter reports a shard whose numbering it cannot
+/// continue (a purged stream): numbering restarts at 0, and ids made with the old nonce
+/// could equal ids a server still remembers, which would make it drop new events as
+/// duplicates.
+pub(crate) fn rotate_nonce(path: &Path) -> Result<u64, NonceError> {
+    let old = load_or_create_nonce(path)?;
+    let mut fresh = random_nonce();
+    while fresh == old {
+        fresh = random_nonce();
+    }
+    write_atomically(path, fresh).map_err(|error| NonceError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ok(fresh)
+}
+
 fn parse(path: &Path, bytes: &[u8]) -> Result<u64, NonceError> {
     let corrupt = |reason: String| NonceError::Corrupt {
         path: path.to_path_buf(),

@@ -18,6 +18,18 @@ pub(crate) struct ProducerSlot {
     pub(crate) counters: ProducerCounters,
 }
 
+/// Leaves the epoch pin when dropped, on return or unwind alike.
+struct PinGuard<'a> {
+    pin: &'a ProducerPin,
+    word: u64,
+}
+
+impl Drop for PinGuard<'_> {
+    fn drop(&mut self) {
+        self.pin.exit(self.word);
+    }
+}
+
 /// What an accepted ingest tells the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
@@ -223,10 +235,16 @@ impl Producer {
             accepted: 0,
             refused: Vec::new(),
         };
-        let word = self
-            .slot
+        let slot = Arc::clone(&self.slot);
+        let word = slot
             .pin
             .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
+        // The caller's iterator and `payload()` run inside the pin: if one panics, the
+        // guard still leaves it, so shutdown does not wait for a producer that is gone.
+        let _pinned = PinGuard {
+            pin: &slot.pin,
+            word,
+        };
         for (i, event) in events.into_iter().enumerate() {
             let result = if Epoch::is_closed(word) {
                 Err(Refusal::ShuttingDown)
@@ -241,7 +259,6 @@ impl Producer {
                 }
             }
         }
-        self.slot.pin.exit(word);
         outcome
     }
 

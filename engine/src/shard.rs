@@ -103,7 +103,6 @@ pub(crate) fn run_shard(setup: ShardSetup) {
 impl ShardWorker {
     fn run(&mut self) {
         let mut idler = Idler::new(self.bus.config.wait_strategy);
-        let mut idle_passes = 0u32;
         loop {
             self.attach_rings();
             self.check_flush();
@@ -113,15 +112,10 @@ impl ShardWorker {
             self.send_outbox();
             if moved > 0 {
                 idler.reset();
-                idle_passes = 0;
                 continue;
             }
             if self.bus.signals.stop.load(Ordering::Acquire) {
                 break;
-            }
-            idle_passes = idle_passes.wrapping_add(1);
-            if idle_passes % 1024 == 0 {
-                self.retire_finished_rings();
             }
             idler.idle(self.time_to_seal());
         }
@@ -167,14 +161,25 @@ impl ShardWorker {
 
     /// Takes rings of newly registered producers.
     fn attach_rings(&mut self) {
+        let before = self.rings.len();
         while let Ok(ring) = self.inbox.try_recv() {
             self.rings.push(ring);
+        }
+        if self.rings.len() != before {
+            self.publish_ring_count();
         }
     }
 
     /// Frees rings whose producer is gone and which are empty.
     fn retire_finished_rings(&mut self) {
         self.rings.retain(|r| !r.is_finished());
+        self.publish_ring_count();
+    }
+
+    fn publish_ring_count(&self) {
+        self.bus.shard_states[self.shard as usize]
+            .rings
+            .store(self.rings.len() as u64, Ordering::Relaxed);
     }
 
     /// A flush was requested: note how far each ring must be drained to cover every
@@ -224,11 +229,15 @@ impl ShardWorker {
         self.next_ring = start + 1;
         let mut moved = 0;
         let mut fill = 0usize;
+        let mut finished = false;
         for i in 0..count {
             let index = (start + i) % count;
             let readable = self.rings[index].readable();
             fill = fill.max(readable);
             if readable == 0 {
+                // A ring whose producer is gone is freed on the pass that finds it
+                // empty, so rings of exited threads never pile up under traffic.
+                finished |= self.rings[index].is_finished();
                 continue;
             }
             if self.open.is_none() && !self.open_batch() {
@@ -265,6 +274,9 @@ impl ShardWorker {
         }
         self.pass_started = now;
         self.publish_fill(fill as u64);
+        if finished {
+            self.retire_finished_rings();
+        }
         moved
     }
 

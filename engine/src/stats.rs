@@ -84,6 +84,7 @@ pub(crate) struct ShardState {
     pub(crate) pinning: AtomicU64,
     pub(crate) next_sequence: AtomicU64,
     pub(crate) batches_sealed: AtomicU64,
+    pub(crate) rings: AtomicU64,
     pub(crate) exited: AtomicBool,
 }
 
@@ -95,6 +96,7 @@ impl ShardState {
             pinning: AtomicU64::new(Pinning::Pending.encode()),
             next_sequence: AtomicU64::new(next_sequence),
             batches_sealed: AtomicU64::new(0),
+            rings: AtomicU64::new(0),
             exited: AtomicBool::new(false),
         }
     }
@@ -202,6 +204,9 @@ pub struct ShardStats {
     pub ring_fill_peak_bytes: u64,
     /// Capacity of each ring, in bytes.
     pub ring_capacity_bytes: u64,
+    /// Producer rings the shard drains: one per live producer, plus those of dropped
+    /// producers that still hold events (freed on the pass that finds them empty).
+    pub rings: u64,
     /// Where the shard thread is pinned.
     pub pinning: Pinning,
 }
@@ -288,6 +293,7 @@ impl StatsParts<'_> {
                 batches_sealed: state.batches_sealed.load(Ordering::Relaxed),
                 next_sequence: state.next_sequence.load(Ordering::Relaxed),
                 ring_fill_bytes: state.ring_fill_bytes.load(Ordering::Relaxed),
+                rings: state.rings.load(Ordering::Relaxed),
                 ring_fill_peak_bytes: state.ring_fill_peak_bytes.load(Ordering::Relaxed),
                 ring_capacity_bytes: self.ring_capacity_bytes as u64,
                 pinning: Pinning::decode(state.pinning.load(Ordering::Relaxed)),

@@ -82,7 +82,7 @@ impl Subscription {
             StartAt::Cursor(c) => c,
             StartAt::Beginning => Cursor::beginning(),
             StartAt::End => {
-                let deadline = std::time::Instant::now() + request.timeout;
+                let deadline = crate::clock::deadline_after(request.timeout);
                 let mut c = Cursor::beginning();
                 for shard in 0..consumer.num_shards() {
                     let last = consumer

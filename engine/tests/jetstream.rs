@@ -184,9 +184,11 @@ fn a_resent_batch_is_deduplicated_by_the_server() {
     };
     let js = adapter(&server.nats_url(), |_| {});
     js.init(1, deadline()).unwrap();
-    let b = batch(0, 0, 0xabc, 50);
+    let mut b = batch(0, 0, 0xabc, 50);
     js.write_batch(&b, deadline()).unwrap();
     assert_eq!(js.stream_messages(0, deadline()).unwrap(), 50);
+    // The I/O thread numbers attempts; a resend is the second.
+    b.set_attempt(2);
     js.write_batch(&b, deadline()).unwrap();
     assert_eq!(
         js.stream_messages(0, deadline()).unwrap(),
@@ -240,6 +242,7 @@ fn a_restarted_bus_with_the_same_nonce_file_is_deduplicated() {
     for p in &payloads {
         resent.push(1, p);
     }
+    resent.set_attempt(2);
     js.write_batch(&resent, deadline()).unwrap();
     assert_eq!(js.stream_messages(0, deadline()).unwrap(), 20);
     assert_eq!(js.duplicates(), 20);

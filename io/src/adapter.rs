@@ -146,6 +146,11 @@ pub struct ShardTail {
     pub last_sequence: Option<u64>,
     /// Insertion timestamp of the last stored event, when known.
     pub last_insertion_ts: Option<u64>,
+    /// True when the backend once held entries for this shard but none that tells the
+    /// shard's numbering (a purged stream, or only other writers' entries). Numbering
+    /// then restarts, so dedup ids of a persisted nonce could repeat old ones: the
+    /// engine rotates the nonce instead of reusing ids a server may still remember.
+    pub history_unknown: bool,
 }
 
 /// An adapter's position within one shard: what a per-shard cursor stores.
@@ -228,4 +233,25 @@ pub struct ShardPoll {
     pub end_of_shard: bool,
     /// Entries that could not be decoded and were skipped (the cursor moved past them).
     pub skipped: u64,
+    /// Damaged stored ranges this read passed over, in shard order. Events before and
+    /// after a damaged range are returned; the range itself is reported, never hidden.
+    pub damaged: Vec<DamagedRange>,
+}
+
+/// A stored range of one shard that could not be read back (a corrupt record, say).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DamagedRange {
+    /// The shard.
+    pub shard: u32,
+    /// Where the damage is (a file path for the file log).
+    pub location: String,
+    /// Byte offset of the first damaged byte in `location`.
+    pub offset: u64,
+    /// Damaged bytes from `offset`.
+    pub len: u64,
+    /// Sequence numbers lost in the range, when the intact records around it tell
+    /// (`(first, last)`, inclusive).
+    pub lost_sequences: Option<(u64, u64)>,
+    /// What is wrong ("checksum mismatch", "length past the end of the file").
+    pub reason: String,
 }

@@ -43,6 +43,8 @@ pub struct Batch {
     shard: u32,
     seq_start: u64,
     nonce: u64,
+    /// Which write attempt this is, from 1; set by the I/O thread before each call.
+    attempt: u32,
     bytes: Vec<u8>,
     slots: Vec<Slot>,
 }
@@ -93,6 +95,7 @@ impl Batch {
             shard: 0,
             seq_start: 0,
             nonce: 0,
+            attempt: 1,
             bytes: Vec::with_capacity(bytes),
             slots: Vec::with_capacity(events),
         }
@@ -103,6 +106,7 @@ impl Batch {
         self.shard = shard;
         self.seq_start = seq_start;
         self.nonce = nonce;
+        self.attempt = 1;
         self.bytes.clear();
         self.slots.clear();
     }
@@ -153,6 +157,20 @@ impl Batch {
     /// The producer nonce of the bus that sealed this batch.
     pub fn nonce(&self) -> u64 {
         self.nonce
+    }
+
+    /// Which write attempt of this batch the adapter is serving: 1 for the first,
+    /// higher for retries after a retryable error. A backend with server-side
+    /// deduplication uses it to tell a retry's expected duplicates from a first
+    /// attempt's, which mean the server kept an older message under the same id and
+    /// did not store this one.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Sets [`Batch::attempt`]; the I/O thread calls it before every write.
+    pub fn set_attempt(&mut self, attempt: u32) {
+        self.attempt = attempt.max(1);
     }
 
     /// Number of events.
@@ -214,6 +232,7 @@ impl fmt::Debug for Batch {
             .field("shard", &self.shard)
             .field("seq_start", &self.seq_start)
             .field("nonce", &format_args!("{:x}", self.nonce))
+            .field("attempt", &self.attempt)
             .field("events", &self.slots.len())
             .field("payload_bytes", &self.bytes.len())
             .finish()

@@ -460,7 +460,7 @@ impl IoLoop {
         let Some(head) = self.fifos[shard].front_mut() else {
             return Step::Idle;
         };
-        match &head.msg {
+        match &mut head.msg {
             ShardMsg::FlushMarker(ticket) => {
                 self.shared.counters[shard].set_flushed_ticket(*ticket);
                 self.fifos[shard].pop_front();
@@ -479,6 +479,7 @@ impl IoLoop {
                     return Step::Waiting(at);
                 }
                 head.attempts += 1;
+                batch.set_attempt(head.attempts);
                 let deadline = Instant::now() + self.config.adapter_timeout;
                 let adapter = &self.adapter;
                 let result = guarded("write_batch", || adapter.write_batch(batch, deadline));

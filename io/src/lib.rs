@@ -29,7 +29,7 @@ mod error;
 mod io_thread;
 mod retry;
 
-pub use adapter::{Adapter, InitReport, Position, ShardPoll, ShardTail, StoredEvent};
+pub use adapter::{Adapter, DamagedRange, InitReport, Position, ShardPoll, ShardTail, StoredEvent};
 pub use batch::{Batch, BatchEvent, DedupId};
 pub use counters::{ShardIoCounters, ShardIoSnapshot};
 pub use error::{AdapterError, ErrorKind};

@@ -22,6 +22,11 @@ pub(crate) const RECORD_HEADER_LEN: usize = 24;
 pub(crate) const MAX_PAYLOAD: usize = 1 << 30;
 
 const READ_CHUNK: usize = 256 << 10;
+/// Bytes read at a time while searching for the next valid record after damage.
+const RESYNC_CHUNK: usize = 64 << 10;
+/// A resynchronisation candidate whose sequence is this far past the last intact one is
+/// taken for payload bytes that happen to look like a header.
+const RESYNC_MAX_SEQ_JUMP: u64 = 1 << 40;
 
 /// The header of a new segment of `shard`.
 pub(crate) fn segment_header(shard: u32) -> [u8; SEGMENT_HEADER_LEN as usize] {
@@ -208,6 +213,91 @@ pub(crate) fn scan(
             });
         }
     }
+}
+
+/// Where reading resumes after damage at `from`: the first offset in `(from, end)` where
+/// a whole record with a valid checksum starts whose sequence follows `after_seq`.
+/// Returns the offset and that record's sequence.
+///
+/// Every byte offset is tried, so one flipped length or header byte costs only the
+/// records it covers. The sequence bound keeps a payload that embeds an older record
+/// from being taken for the continuation.
+pub(crate) fn resync(
+    file: &File,
+    from: u64,
+    end: u64,
+    after_seq: Option<u64>,
+) -> io::Result<Option<(u64, u64)>> {
+    let min_seq = after_seq.map_or(0, |s| s.saturating_add(1));
+    let mut window = Vec::new();
+    let mut record = Vec::new();
+    let mut window_start = from + 1;
+    while window_start + RECORD_HEADER_LEN as u64 <= end {
+        let want = (end - window_start).min(RESYNC_CHUNK as u64) as usize;
+        window.resize(want, 0);
+        let got = read_up_to(file, &mut window, window_start)?;
+        window.truncate(got);
+        // Offsets whose 24-byte header lies inside the window; later ones are tried
+        // at the start of the next window.
+        let candidates = got.saturating_sub(RECORD_HEADER_LEN - 1);
+        if candidates == 0 {
+            break;
+        }
+        for i in 0..candidates {
+            let at = window_start + i as u64;
+            if let Some(seq) = valid_record_at(file, &window[i..], at, end, min_seq, &mut record)? {
+                return Ok(Some((at, seq)));
+            }
+        }
+        window_start += candidates as u64;
+    }
+    Ok(None)
+}
+
+/// The sequence of the record at `at` (whose first bytes are `bytes`) when a whole valid
+/// record with a plausible sequence starts there.
+fn valid_record_at(
+    file: &File,
+    bytes: &[u8],
+    at: u64,
+    end: u64,
+    min_seq: u64,
+    record: &mut Vec<u8>,
+) -> io::Result<Option<u64>> {
+    let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+    let seq = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let total = RECORD_HEADER_LEN + len;
+    // Cheap plausibility checks before the checksum.
+    if len > MAX_PAYLOAD
+        || seq < min_seq
+        || seq - min_seq > RESYNC_MAX_SEQ_JUMP
+        || at + total as u64 > end
+    {
+        return Ok(None);
+    }
+    let whole = if total <= bytes.len() {
+        &bytes[..total]
+    } else {
+        record.resize(total, 0);
+        let got = read_up_to(file, record, at)?;
+        &record[..got]
+    };
+    Ok(match parse_record(whole) {
+        Parse::Record(rec) => Some(rec.sequence),
+        _ => None,
+    })
+}
+
+/// Fills `buf` from `offset`, stopping early at the end of the file.
+fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]

@@ -1,8 +1,24 @@
 //! The embedded durable log: one directory per shard of append-only segment files.
 //!
-//! Layout, record format and recovery are specified in `docs/adapters.md`.
+//! Layout, record format, recovery and what survives which fault are specified in
+//! `docs/adapters.md`. The files, along the data path:
+//!
+//! 1. `format` — the bytes of a segment and a record; scanning, and resynchronising
+//!    after damage.
+//! 2. `segment` — one segment file: committed length, sparse index, damaged ranges.
+//! 3. `damage` — a damaged range and how a reader's cursor passes it.
+//! 4. `durability` — fsync obligations per file, directory syncs.
+//! 5. `recovery` — opening a shard's segments; repairing the tail after a crash.
+//! 6. `shard_log` — a shard's writer: appends, rolls, retention.
+//! 7. `reader` — a shard's reads, and the read-only follower.
 
+mod damage;
+mod durability;
 mod format;
+#[cfg(test)]
+mod fsync_tests;
+mod reader;
+mod recovery;
 mod segment;
 mod shard_log;
 
@@ -18,7 +34,7 @@ use std::time::{Duration, Instant};
 use corelane_io::{Adapter, AdapterError, Batch, InitReport, Position, ShardPoll};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-pub use shard_log::ShardRecovery;
+pub use recovery::ShardRecovery;
 use shard_log::{ShardLog, create_dir, shard_dir};
 
 /// When the file adapter calls `fdatasync`.
@@ -101,7 +117,10 @@ impl FileConfig {
 ///
 /// Each shard is a directory of append-only segment files named by the sequence of
 /// their first record. Records carry length, CRC32C, sequence and timestamp, so `init`
-/// finds and cuts a torn tail after a crash and reports each shard's last sequence.
+/// finds and cuts a torn tail after a crash and reports each shard's last sequence, and
+/// reads step over a damaged record, returning the intact records around it and
+/// reporting the damage in [`ShardPoll::damaged`]. A failed fsync makes its shard refuse
+/// every later write (`Fatal`) until the store is reopened.
 /// Reads seek with a sparse per-segment index and read only records the writer has
 /// finished, so consumers poll while the I/O thread appends. One writer per directory
 /// (an exclusive `flock` on `LOCK`); any number of read-only readers.
@@ -261,8 +280,10 @@ impl FileAdapter {
                     let Some(inner) = inner.upgrade() else { return };
                     let shards = inner.shards.read().clone();
                     for shard in shards {
-                        if let Err(err) = shard.sync_if_dirty() {
-                            inner.healthy.store(false, Ordering::Release);
+                        // A failed shard fails every later sync too: log it once.
+                        if let Err(err) = shard.sync_if_dirty()
+                            && inner.healthy.swap(false, Ordering::AcqRel)
+                        {
                             tracing::error!(%err, "corelane file adapter background fsync failed");
                         }
                     }
@@ -298,9 +319,16 @@ impl Adapter for FileAdapter {
                 "the file adapter was opened read-only",
             ));
         }
-        create_dir(&config.dir).map_err(|e| {
+        let created = create_dir(&config.dir).map_err(|e| {
             AdapterError::from_io(format_args!("create {}", config.dir.display()), e)
         })?;
+        if created
+            && config.fsync != FsyncPolicy::Never
+            && let Some(parent) = config.dir.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            durability::sync_dir(parent)
+                .map_err(|e| AdapterError::from_io(format_args!("sync {}", parent.display()), e))?;
+        }
         self.lock_dir()?;
         let mut report = InitReport::empty(num_shards);
         let mut shards = Vec::with_capacity(num_shards as usize);

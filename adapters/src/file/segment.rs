@@ -1,13 +1,16 @@
-//! One segment file: its committed length, and a sparse index built as it is read.
+//! One segment file: its committed length, and a sparse index (with the damaged ranges
+//! found) built as it is read.
 
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use super::format::{SEGMENT_HEADER_LEN, ScanEnd, scan};
+use super::damage::Damage;
+use super::format::{RecordView, SEGMENT_HEADER_LEN, ScanEnd, resync, scan};
 
 /// An index entry every this many bytes of records.
 const INDEX_STRIDE: u64 = 4096;
@@ -36,6 +39,8 @@ struct SparseIndex {
     indexed_len: u64,
     last_seq: u64,
     last_ts: u64,
+    /// Damaged ranges found so far, ascending by offset.
+    damage: Vec<Damage>,
     scratch: Vec<u8>,
 }
 
@@ -74,6 +79,7 @@ impl Segment {
                 indexed_len: SEGMENT_HEADER_LEN,
                 last_seq: NONE,
                 last_ts: NONE,
+                damage: Vec::new(),
                 scratch: Vec::new(),
             }),
             reader: OnceLock::new(),
@@ -102,7 +108,7 @@ impl Segment {
         (seq != NONE).then(|| (seq, self.last_ts.load(Ordering::Relaxed)))
     }
 
-    fn reader(&self) -> std::io::Result<Arc<File>> {
+    fn reader(&self) -> io::Result<Arc<File>> {
         if let Some(f) = self.reader.get() {
             return Ok(Arc::clone(f));
         }
@@ -110,115 +116,231 @@ impl Segment {
         Ok(Arc::clone(self.reader.get_or_init(|| file)))
     }
 
-    /// The last record's sequence and timestamp, validating (and indexing) the segment
-    /// up to its committed end if needed.
-    pub(crate) fn last_record(&self, tail_may_tear: bool) -> Result<Option<(u64, u64)>, String> {
+    /// The last intact record's sequence and timestamp, validating (and indexing) the
+    /// segment up to its committed end if needed. `tail_may_tear`: as in [`SegmentPlace`].
+    pub(crate) fn last_record(&self, tail_may_tear: bool) -> io::Result<Option<(u64, u64)>> {
         if let Some(last) = self.last() {
             return Ok(Some(last));
         }
         let end = self.committed_len();
-        let file = self.reader().map_err(|e| format!("open: {e}"))?;
+        let file = self.reader()?;
         let mut index = self.index.lock();
         index.extend(&file, end, tail_may_tear)?;
         Ok((index.last_seq != NONE).then_some((index.last_seq, index.last_ts)))
     }
 
-    /// Reads up to `limit` records with sequence ≥ `from_seq`, in order. `tail_may_tear`:
-    /// an incomplete record at the committed end is a write in progress (read-only
-    /// readers), not corruption. Returns the records and whether one more exists.
+    /// Validates the whole segment as recovery does: the damaged ranges found before the
+    /// last intact record, and the offset after that record (where a torn or garbage
+    /// tail starts, if any).
+    pub(crate) fn validate(&self) -> io::Result<(Vec<Damage>, u64)> {
+        let end = self.committed_len();
+        let file = self.reader()?;
+        let mut index = self.index.lock();
+        index.extend(&file, end, true)?;
+        Ok((index.damage.clone(), index.indexed_len))
+    }
+
+    /// Cuts the committed length back to `len` (recovery truncated the file there).
+    pub(crate) fn truncate_to(&self, len: u64) {
+        self.committed_len.store(len, Ordering::Release);
+        let mut index = self.index.lock();
+        index.indexed_len = index.indexed_len.min(len);
+    }
+
+    /// Reads up to `limit` records with sequence ≥ `from_seq`, in order, stepping over
+    /// damaged ranges and reporting those the read has not passed yet.
     pub(crate) fn read(
         &self,
         from_seq: u64,
         limit: usize,
-        tail_may_tear: bool,
-    ) -> Result<(Vec<ReadRecord>, bool), String> {
+        place: &SegmentPlace,
+    ) -> io::Result<SegmentPage> {
         let end = self.committed_len();
-        let file = self.reader().map_err(|e| format!("open: {e}"))?;
-        let mut index = self.index.lock();
-        // Damage stops validation where it is; records before it stay readable, and the
-        // error surfaces only for a read that needs to go past it.
-        let damage = index.extend(&file, end, tail_may_tear).err();
-        if index.last_seq == NONE || index.last_seq < from_seq {
-            return match damage {
-                Some(why) => Err(why),
-                None => Ok((Vec::new(), false)),
+        let file = self.reader()?;
+        let mut guard = self.index.lock();
+        guard.extend(&file, end, place.tail_may_tear)?;
+        let index = &mut *guard;
+        let mut page = SegmentPage::default();
+        let missing = index.missing_tail(end, place);
+        let behind = index.damage.is_empty() && index.last_seq < from_seq;
+        if index.last_seq != NONE && !behind {
+            let mut pos = match index.entries.partition_point(|(seq, _)| *seq <= from_seq) {
+                0 => SEGMENT_HEADER_LEN,
+                i => index.entries[i - 1].1,
             };
-        }
-        let start = match index.entries.partition_point(|(seq, _)| *seq <= from_seq) {
-            0 => SEGMENT_HEADER_LEN,
-            i => index.entries[i - 1].1,
-        };
-        let indexed_end = index.indexed_len;
-        let mut out = Vec::new();
-        let mut more = false;
-        let outcome = scan(&file, start, indexed_end, &mut index.scratch, |_, rec| {
-            if rec.sequence < from_seq {
-                return true;
+            loop {
+                let outcome = scan(
+                    &file,
+                    pos,
+                    index.indexed_len,
+                    &mut index.scratch,
+                    |_, rec| page.take(rec, from_seq, limit),
+                )?;
+                if matches!(outcome.end, ScanEnd::Clean | ScanEnd::Stopped) {
+                    break;
+                }
+                let at = outcome.next_offset;
+                let Some(damage) = index.damage.iter().find(|d| d.offset == at) else {
+                    return Err(io::Error::other(format!(
+                        "offset {at}: record changed after validation"
+                    )));
+                };
+                pos = damage.offset + damage.len;
+                if page.offer(damage, from_seq, limit, self.base_seq, place) {
+                    break;
+                }
             }
-            if out.len() == limit {
-                more = true;
-                return false;
-            }
-            out.push(ReadRecord {
-                sequence: rec.sequence,
-                insertion_ts: rec.insertion_ts,
-                payload: rec.payload.to_vec(),
-            });
-            true
-        })
-        .map_err(|e| format!("read: {e}"))?;
-        match outcome.end {
-            ScanEnd::Stopped => Ok((out, more)),
-            ScanEnd::Clean => match damage {
-                // The page is full before the damage: the next read reports it.
-                Some(_) if out.len() == limit => Ok((out, true)),
-                Some(why) => Err(why),
-                None => Ok((out, more)),
-            },
-            // Already validated by `extend`: the file changed underneath us.
-            ScanEnd::Incomplete | ScanEnd::Corrupt(_) => Err(format!(
-                "offset {}: record changed after validation",
-                outcome.next_offset
-            )),
         }
+        if let Some(missing) = missing
+            && !page.more
+        {
+            page.offer(&missing, from_seq, limit, self.base_seq, place);
+        }
+        Ok(page)
+    }
+}
+
+/// Where a segment sits in its shard, as far as reading it is concerned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentPlace {
+    /// A short or invalid record at the committed end with nothing valid after it is a
+    /// write in progress (or a torn one that the writer's recovery will cut), not damage.
+    pub(crate) tail_may_tear: bool,
+    /// The next segment's first sequence: it bounds the sequences lost in damage that
+    /// runs to this segment's end. `None` for the newest segment.
+    pub(crate) next_base: Option<u64>,
+    /// The configured roll size: an older segment that ends short of it, with sequences
+    /// missing before the next segment, lost its end.
+    pub(crate) segment_bytes: u64,
+}
+
+/// What one segment's read found, in order.
+#[derive(Debug, Default)]
+pub(crate) struct SegmentPage {
+    pub(crate) records: Vec<ReadRecord>,
+    /// Damaged ranges between `from_seq` and the last record returned (or the end).
+    pub(crate) damage: Vec<Damage>,
+    /// Whether more records (or damage) follow the page.
+    pub(crate) more: bool,
+}
+
+impl SegmentPage {
+    /// Reports `damage` when the read has not passed it yet. True when the page is full
+    /// first (the next page reports it).
+    fn offer(
+        &mut self,
+        damage: &Damage,
+        from_seq: u64,
+        limit: usize,
+        base_seq: u64,
+        place: &SegmentPlace,
+    ) -> bool {
+        if !damage.is_ahead_of(from_seq, base_seq, place.next_base) {
+            return false;
+        }
+        if self.records.len() == limit {
+            self.more = true;
+            return true;
+        }
+        self.damage.push(damage.clone());
+        false
+    }
+
+    /// Takes `rec` into the page when it is wanted; false stops the scan (page full).
+    fn take(&mut self, rec: RecordView<'_>, from_seq: u64, limit: usize) -> bool {
+        if rec.sequence < from_seq {
+            return true;
+        }
+        if self.records.len() == limit {
+            self.more = true;
+            return false;
+        }
+        self.records.push(ReadRecord {
+            sequence: rec.sequence,
+            insertion_ts: rec.insertion_ts,
+            payload: rec.payload.to_vec(),
+        });
+        true
     }
 }
 
 impl SparseIndex {
-    /// Validates and indexes records from `indexed_len` up to `end`.
-    fn extend(&mut self, file: &File, end: u64, tail_may_tear: bool) -> Result<(), String> {
-        if self.indexed_len >= end {
-            return Ok(());
+    /// The end of an older segment that is gone without a trace in its records: the file
+    /// holds no intact record, or it stops short of the roll size with sequences missing
+    /// before the next segment. (A roll follows a write, and happens only at the roll
+    /// size or after damage, so neither is how a writer leaves a segment.)
+    fn missing_tail(&self, end: u64, place: &SegmentPlace) -> Option<Damage> {
+        let next_base = place.next_base?;
+        if self.damage.last().is_some_and(|d| d.seq_after.is_none()) {
+            return None; // damage already runs to the end
         }
-        let mut last_entry = self.entries.last().map_or(0, |e| e.1);
-        let entries = &mut self.entries;
-        let last_seq = &mut self.last_seq;
-        let last_ts = &mut self.last_ts;
-        let outcome = scan(
-            file,
-            self.indexed_len,
-            end,
-            &mut self.scratch,
-            |offset, rec| {
-                if entries.is_empty() || offset - last_entry >= INDEX_STRIDE {
-                    entries.push((rec.sequence, offset));
-                    last_entry = offset;
-                }
-                *last_seq = rec.sequence;
-                *last_ts = rec.insertion_ts;
-                true
-            },
-        )
-        .map_err(|e| format!("read: {e}"))?;
-        self.indexed_len = outcome.next_offset;
-        match outcome.end {
-            ScanEnd::Clean | ScanEnd::Stopped => Ok(()),
-            ScanEnd::Incomplete if tail_may_tear => Ok(()),
-            ScanEnd::Incomplete => Err(format!(
-                "offset {}: record cut short before the committed end {end}",
-                outcome.next_offset
-            )),
-            ScanEnd::Corrupt(why) => Err(format!("offset {}: {why}", outcome.next_offset)),
+        let reason = if self.last_seq == NONE && self.damage.is_empty() {
+            format!("segment is {end} bytes long and holds no intact record")
+        } else if self.last_seq.saturating_add(1) < next_base
+            && end < place.segment_bytes
+            && self.damage.is_empty()
+        {
+            format!(
+                "segment ends at {end} bytes, short of the roll size, and sequences {}..{next_base} are missing",
+                self.last_seq + 1
+            )
+        } else {
+            return None;
+        };
+        Some(Damage {
+            offset: end,
+            len: 0,
+            reason,
+            seq_before: (self.last_seq != NONE).then_some(self.last_seq),
+            seq_after: None,
+        })
+    }
+
+    /// Validates and indexes records from `indexed_len` up to `end`, recording damage
+    /// and resuming at the next record that checks out.
+    fn extend(&mut self, file: &File, end: u64, tail_may_tear: bool) -> io::Result<()> {
+        while self.indexed_len < end {
+            let mut last_entry = self.entries.last().map_or(0, |e| e.1);
+            let entries = &mut self.entries;
+            let last_seq = &mut self.last_seq;
+            let last_ts = &mut self.last_ts;
+            let outcome = scan(
+                file,
+                self.indexed_len,
+                end,
+                &mut self.scratch,
+                |offset, rec| {
+                    if entries.is_empty() || offset - last_entry >= INDEX_STRIDE {
+                        entries.push((rec.sequence, offset));
+                        last_entry = offset;
+                    }
+                    *last_seq = rec.sequence;
+                    *last_ts = rec.insertion_ts;
+                    true
+                },
+            )?;
+            let at = outcome.next_offset;
+            self.indexed_len = at;
+            let reason = match outcome.end {
+                ScanEnd::Clean | ScanEnd::Stopped => return Ok(()),
+                ScanEnd::Incomplete => format!("record cut short (the segment ends at {end})"),
+                ScanEnd::Corrupt(why) => why,
+            };
+            let seq_before = (self.last_seq != NONE).then_some(self.last_seq);
+            let resumed = resync(file, at, end, seq_before)?;
+            if resumed.is_none() && tail_may_tear {
+                return Ok(()); // not damage (yet): the next extend looks again
+            }
+            let (resume_at, seq_after) = resumed.map_or((end, None), |(o, s)| (o, Some(s)));
+            self.damage.push(Damage {
+                offset: at,
+                len: resume_at - at,
+                reason,
+                seq_before,
+                seq_after,
+            });
+            self.indexed_len = resume_at;
         }
+        Ok(())
     }
 }

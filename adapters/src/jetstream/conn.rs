@@ -144,7 +144,7 @@ impl Conn {
         conn.out.extend_from_slice(b"PING\r\n");
         let inbox = format!("{}.*", conn.inbox);
         proto::sub(&mut conn.out, &inbox, 1);
-        conn.flush_out()?;
+        conn.flush_out(deadline)?;
         loop {
             match conn.read_op(deadline)? {
                 ServerOp::Pong => return Ok(conn),
@@ -164,10 +164,49 @@ impl Conn {
         }
     }
 
-    fn flush_out(&mut self) -> Result<(), AdapterError> {
-        let result = self.stream.write_all(&self.out);
+    /// Writes the pending output before `deadline`. A server that stops reading fills the
+    /// socket buffer; every write then waits at most until the deadline, so a stalled
+    /// server costs the caller its deadline, never the I/O thread forever. After an
+    /// error the connection is mid-message and must be dropped (the callers do).
+    fn flush_out(&mut self, deadline: Instant) -> Result<(), AdapterError> {
+        let result = self.write_pending(deadline);
         self.out.clear();
-        result.map_err(|e| AdapterError::from_io(format!("nats {} write", self.shown), e))
+        result
+    }
+
+    fn write_pending(&mut self, deadline: Instant) -> Result<(), AdapterError> {
+        let mut written = 0;
+        while written < self.out.len() {
+            let left = until(deadline)?;
+            self.stream
+                .set_write_timeout(Some(left))
+                .map_err(|e| AdapterError::from_io(format!("nats {} setsockopt", self.shown), e))?;
+            match self.stream.write(&self.out[written..]) {
+                Ok(0) => {
+                    return Err(AdapterError::transient(format!(
+                        "nats {}: connection closed while writing",
+                        self.shown
+                    )));
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == IoKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
+                    return Err(AdapterError::timeout(format!(
+                        "nats {}: the server took no more bytes before the deadline \
+                         ({written} of {} written)",
+                        self.shown,
+                        self.out.len()
+                    )));
+                }
+                Err(e) => {
+                    return Err(AdapterError::from_io(
+                        format!("nats {} write", self.shown),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The next server operation, answering PINGs on the way.
@@ -182,7 +221,7 @@ impl Conn {
                     }
                     if op == ServerOp::Ping {
                         self.out.extend_from_slice(b"PONG\r\n");
-                        self.flush_out()?;
+                        self.flush_out(deadline)?;
                         continue;
                     }
                     return Ok(op);
@@ -258,7 +297,7 @@ impl Conn {
         let mut reply = Vec::new();
         self.reply_subject(&mut reply, n);
         proto::publish(&mut self.out, subject, Some(&reply), payload);
-        self.flush_out()?;
+        self.flush_out(deadline)?;
         self.read_reply(&reply, deadline)
     }
 
@@ -287,10 +326,10 @@ impl Conn {
                 self.out = out;
                 sent += 1;
                 if self.out.len() > (256 << 10) {
-                    self.flush_out()?;
+                    self.flush_out(deadline)?;
                 }
             }
-            self.flush_out()?;
+            self.flush_out(deadline)?;
             match self.read_op(deadline)? {
                 ServerOp::Msg(m) => {
                     let n = m

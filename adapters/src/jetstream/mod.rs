@@ -468,6 +468,9 @@ impl JetStreamAdapter {
             "$JS.API.DIRECT.GET.{}",
             self.inner.config.stream_name(shard)
         );
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
         let first = *seqs.start();
         let count = (seqs.end() - first + 1) as usize;
         let window = self.inner.config.max_pending_acks;
@@ -499,6 +502,103 @@ impl JetStreamAdapter {
             .collect()
     }
 
+    /// Reads a batch's publish acknowledgements; returns how many were duplicates.
+    ///
+    /// - No responders: the stream is gone (deleted under the bus). It is created again
+    ///   and the batch retried; nothing was stored.
+    /// - An error at event `i`: the batch fails with that error's kind. Pipelined
+    ///   publishes around `i` may be stored; a retry carries the same ids, so the server
+    ///   drops those copies, and a batch that is not retried is counted failed although
+    ///   part of it is readable (docs/guarantees.md says so).
+    /// - `duplicate: true` on a batch's first attempt: the server holds an older message
+    ///   with this id and did not store this event. That is a failure, not a success.
+    fn check_acks(
+        &self,
+        batch: &Batch,
+        subject: &str,
+        acks: &[proto::Msg],
+        deadline: Instant,
+    ) -> Result<u64, AdapterError> {
+        let mut duplicates = 0;
+        let mut first_duplicate = None;
+        for (i, ack) in acks.iter().enumerate() {
+            if ack.status() == Some(503) {
+                if let Err(e) = self.ensure_stream(batch.shard(), deadline) {
+                    tracing::debug!(%e, "jetstream: could not re-create a missing stream");
+                }
+                return Err(AdapterError::transient(format!(
+                    "jetstream publish to {subject}: no responders (the stream was missing; \
+                     it is created again and the batch retried)"
+                )));
+            }
+            // The common case without building a JSON tree: {"stream":"…","seq":N[,"duplicate":true]}.
+            match serde_json::from_slice::<PubAck<'_>>(&ack.payload) {
+                Ok(PubAck {
+                    seq: Some(_),
+                    error: None,
+                    duplicate,
+                    ..
+                }) => {
+                    if duplicate == Some(true) {
+                        duplicates += 1;
+                        first_duplicate.get_or_insert(i);
+                    }
+                }
+                _ => {
+                    let reply = reply_json("publish", ack)?;
+                    return Err(
+                        api_error(&format!("publish of event {i} to {subject}"), &reply)
+                            .unwrap_or_else(|| {
+                                AdapterError::fatal(format!(
+                                    "jetstream publish ack without seq: {reply}"
+                                ))
+                            }),
+                    );
+                }
+            }
+        }
+        if let (Some(i), 1) = (first_duplicate, batch.attempt()) {
+            return Err(AdapterError::fatal(format!(
+                "jetstream {subject}: the server dropped {duplicates} of {} events of a first \
+                 attempt as duplicates (the first: event {i}, id {}); it remembers older \
+                 messages with these ids, so they were not stored",
+                batch.len(),
+                batch.dedup_id(i)
+            )));
+        }
+        Ok(duplicates)
+    }
+
+    /// The newest message of the stream that is a corelane record of `shard`, looking back
+    /// from `last` to `first` a page at a time (other clients may publish to the subject
+    /// too). `None` when there is none; a purged stream has `first == last + 1`.
+    fn last_record(
+        &self,
+        shard: u32,
+        first: u64,
+        last: u64,
+        deadline: Instant,
+    ) -> Result<Option<crate::wire::Record>, AdapterError> {
+        const PAGE: u64 = 256;
+        let first = first.max(1);
+        let mut to = last;
+        while to >= first {
+            let from = to.saturating_sub(PAGE - 1).max(first);
+            let messages = self.direct_get(&self.inner.writer, shard, from..=to, deadline)?;
+            let found = messages
+                .iter()
+                .rev()
+                .filter_map(|(_, m)| m.as_ref())
+                .filter_map(|m| decode_record(&m.payload).ok())
+                .find(|r| r.sequence.is_some() && r.shard == shard);
+            if found.is_some() {
+                return Ok(found);
+            }
+            to = from - 1;
+        }
+        Ok(None)
+    }
+
     fn last_seq(info: &Value) -> u64 {
         info.pointer("/state/last_seq")
             .and_then(Value::as_u64)
@@ -523,23 +623,27 @@ impl Adapter for JetStreamAdapter {
         for shard in 0..num_shards {
             let info = self.ensure_stream(shard, deadline)?;
             let (first, last) = (Self::first_seq(&info), Self::last_seq(&info));
-            if last == 0 {
-                continue;
-            }
-            // The newest decodable message gives the shard's sequence and timestamp.
-            let from = last.saturating_sub(15).max(first).max(1);
-            let messages = self.direct_get(&self.inner.writer, shard, from..=last, deadline)?;
-            if let Some(record) = messages
-                .iter()
-                .rev()
-                .filter_map(|(_, m)| m.as_ref())
-                .filter_map(|m| decode_record(&m.payload).ok())
-                .find(|r| r.sequence.is_some())
-            {
-                report.shards[shard as usize] = ShardTail {
-                    last_sequence: record.sequence,
-                    last_insertion_ts: Some(record.insertion_ts),
-                };
+            match self.last_record(shard, first, last, deadline)? {
+                Some(record) => {
+                    report.shards[shard as usize] = ShardTail {
+                        last_sequence: record.sequence,
+                        last_insertion_ts: Some(record.insertion_ts),
+                        history_unknown: false,
+                    };
+                }
+                // The stream has numbered messages but holds no corelane record of this
+                // shard: purged, or only other clients' messages. The server may still
+                // remember old message ids, so the engine must not reuse them.
+                None if last > 0 => {
+                    report.shards[shard as usize].history_unknown = true;
+                    report.notes.push(format!(
+                        "jetstream stream {} has had {last} messages but holds no corelane \
+                         record of shard {shard} (purged, or only other writers' messages); \
+                         numbering restarts at 0",
+                        self.inner.config.stream_name(shard)
+                    ));
+                }
+                None => {}
             }
         }
         Ok(report)
@@ -565,36 +669,7 @@ impl Adapter for JetStreamAdapter {
                 })
             })?
         };
-        let mut duplicates = 0;
-        for (i, ack) in acks.iter().enumerate() {
-            if ack.status() == Some(503) {
-                return Err(AdapterError::transient(format!(
-                    "jetstream publish to {subject}: no responders (is the stream there?)"
-                )));
-            }
-            // The common case without building a JSON tree: {"stream":"…","seq":N[,"duplicate":true]}.
-            match serde_json::from_slice::<PubAck<'_>>(&ack.payload) {
-                Ok(PubAck {
-                    seq: Some(_),
-                    error: None,
-                    duplicate,
-                    ..
-                }) => {
-                    duplicates += u64::from(duplicate == Some(true));
-                }
-                _ => {
-                    let reply = reply_json("publish", ack)?;
-                    return Err(
-                        api_error(&format!("publish of event {i} to {subject}"), &reply)
-                            .unwrap_or_else(|| {
-                                AdapterError::fatal(format!(
-                                    "jetstream publish ack without seq: {reply}"
-                                ))
-                            }),
-                    );
-                }
-            }
-        }
+        let duplicates = self.check_acks(batch, &subject, &acks, deadline)?;
         self.inner
             .duplicates
             .fetch_add(duplicates, Ordering::Relaxed);

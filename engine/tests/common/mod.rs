@@ -349,3 +349,65 @@ impl Adapter for HangingAdapter {
         false
     }
 }
+
+/// The write hook of an [`Intercept`]: decides whether, when and how to store a batch.
+pub type WriteHook =
+    dyn Fn(&MemoryAdapter, &Batch, Instant) -> Result<(), AdapterError> + Send + Sync;
+
+/// A [`MemoryAdapter`] whose writes go through a hook, and which records being dropped.
+pub struct Intercept {
+    pub store: MemoryAdapter,
+    write: Box<WriteHook>,
+    pub dropped: Arc<AtomicBool>,
+}
+
+impl Intercept {
+    pub fn new(
+        write: impl Fn(&MemoryAdapter, &Batch, Instant) -> Result<(), AdapterError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Intercept {
+            store: MemoryAdapter::new(),
+            write: Box::new(write),
+            dropped: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Drop for Intercept {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Adapter for Intercept {
+    fn name(&self) -> &str {
+        "intercept"
+    }
+    fn init(&self, n: u32, d: Instant) -> Result<InitReport, AdapterError> {
+        self.store.init(n, d)
+    }
+    fn write_batch(&self, batch: &Batch, deadline: Instant) -> Result<(), AdapterError> {
+        (self.write)(&self.store, batch, deadline)
+    }
+    fn flush(&self, d: Instant) -> Result<(), AdapterError> {
+        self.store.flush(d)
+    }
+    fn shutdown(&self, d: Instant) -> Result<(), AdapterError> {
+        self.store.shutdown(d)
+    }
+    fn poll_shard(
+        &self,
+        s: u32,
+        a: Option<Position>,
+        l: usize,
+        d: Instant,
+    ) -> Result<ShardPoll, AdapterError> {
+        self.store.poll_shard(s, a, l, d)
+    }
+    fn is_healthy(&self) -> bool {
+        true
+    }
+}

@@ -10,19 +10,25 @@ fn corelane() -> Command {
 }
 
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    match stdin {
+        Some(text) => run_bytes(args, text.as_bytes()),
+        None => run_with(args, None),
+    }
+}
+
+fn run_bytes(args: &[&str], stdin: &[u8]) -> Output {
+    run_with(args, Some(stdin))
+}
+
+fn run_with(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = corelane();
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn corelane");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -150,6 +156,26 @@ fn a_bad_line_is_reported_with_its_number() {
     assert!(err.contains("skipped line 4"), "{err}");
     assert!(err.contains("ingested 3, bad 1, blank 1"), "{err}");
     assert_eq!(tail_lines(&data, &[]).0.len(), 5);
+}
+
+/// Text a reader cannot parse — a number beyond f64, a string that is not UTF-8 — is a
+/// bad line, not an event that later matches no filter.
+#[test]
+fn pump_refuses_json_that_readers_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let mut input = b"{\"ok\":1}\n{\"px\":1e400}\n[\"".to_vec();
+    input.extend_from_slice(b"\xff\"]\n{\"ok\":2}\n");
+    let out = run_bytes(
+        &["pump", "--data", data.to_str().unwrap(), "--skip-bad"],
+        &input,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("skipped line 2"), "{err}");
+    assert!(err.contains("skipped line 3"), "{err}");
+    assert!(err.contains("ingested 2, bad 2"), "{err}");
+    assert_eq!(tail_lines(&data, &[]).0.len(), 2);
 }
 
 /// SIGINT while pump is reading: it stops, shuts the bus down, and everything it

@@ -209,6 +209,57 @@ impl Server {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// Sends `sig` (`"STOP"`, `"CONT"`, …) to the server process with `kill -SIG`.
+    pub fn signal(&self, sig: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
+    /// Publishes `body` to `subject` on the NATS server with a reply inbox and returns
+    /// the reply's payload: a JetStream API call (`$JS.API.STREAM.PURGE.name`) or a
+    /// publish acknowledgement. A client of its own, independent of the adapter's.
+    pub fn nats_request(&self, subject: &str, body: &[u8]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = format!(
+            "CONNECT {{\"verbose\":false,\"headers\":true}}\r\nSUB _INBOX.testkit 1\r\nPUB {subject} _INBOX.testkit {}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\r\n");
+        s.write_all(&out).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "nats closed the connection: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).into_owned();
+            if let Some(at) = text.find("MSG _INBOX.testkit") {
+                let header_end = at + text[at..].find("\r\n").expect("header line") + 2;
+                let len: usize = text[at..header_end]
+                    .split_whitespace()
+                    .last()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if text.len() >= header_end + len {
+                    return text[header_end..header_end + len].to_string();
+                }
+            }
+        }
+    }
+
     /// Runs `redis-cli -p PORT args…` and returns its stdout.
     pub fn redis_cli(&self, args: &[&str]) -> String {
         let cli = require("redis-cli").expect("redis-cli comes with redis-server");

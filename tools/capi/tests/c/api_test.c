@@ -163,6 +163,10 @@ static void ingest(void) {
     CHECK_STATUS(cl_producer_ingest_json(p, S("{\"ok\": }"), &r), CL_ERR_INVALID_EVENT);
     CHECK_MESSAGE("line 1 column 8");
     CHECK_STATUS(cl_producer_ingest_json(p, "", 0, NULL), CL_ERR_INVALID_EVENT);
+    /* JSON that readers could not parse is refused at ingest, not stored as not_json. */
+    CHECK_STATUS(cl_producer_ingest_json(p, S("{\"px\":1e400}"), &r), CL_ERR_INVALID_EVENT);
+    CHECK_MESSAGE("number out of range");
+    CHECK_STATUS(cl_producer_ingest_json(p, S("[\"\xff\"]"), &r), CL_ERR_INVALID_EVENT);
     CHECK_STATUS(cl_bus_ingest(bus, data, 5, &r), CL_OK);
     CHECK_STATUS(cl_bus_ingest(bus, NULL, 3, &r), CL_ERR_NULL);
     CHECK_STATUS(cl_bus_ingest_json(bus, S("[1,2"), NULL), CL_ERR_INVALID_EVENT);
@@ -189,7 +193,7 @@ static void ingest(void) {
     CHECK_STATUS(cl_bus_stats(NULL, &stats), CL_ERR_NULL);
     CHECK_STATUS(cl_bus_stats(bus, &stats), CL_OK);
     CHECK(stats.accepted == 8 && stats.written == 8 && stats.failed == 0);
-    CHECK(stats.refused_too_large == 2 && stats.refused_invalid == 3 && stats.refused == 5);
+    CHECK(stats.refused_too_large == 2 && stats.refused_invalid == 5 && stats.refused == 7);
     CHECK(stats.num_shards == 2 && stats.producers >= 1);
     cl_shard_stats ss;
     CHECK_STATUS(cl_bus_shard_stats(bus, 1, &ss), CL_OK);
