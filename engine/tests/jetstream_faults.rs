@@ -239,3 +239,34 @@ fn stopped_server_flush_and_shutdown_time_out_then_recover() {
     assert!(stats.retries > 0, "the stop caused timeouts and retries");
     assert_eq!(stored(&js, 0), 2000);
 }
+
+/// The server refuses event 2 of a pipelined batch (over the stream's message size
+/// limit): the batch fails with that error, naming the event, while the events
+/// published around it are stored — as docs/guarantees.md says a consumer sees them.
+#[test]
+fn an_ack_error_mid_batch_fails_the_batch_and_the_rest_is_readable() {
+    let Some(server) = Server::nats(&[]) else {
+        return;
+    };
+    let config = r#"{"name":"corelane_shard_0","subjects":["corelane.shard.0"],
+        "retention":"limits","storage":"file","discard":"old","max_consumers":-1,
+        "max_msgs":-1,"max_bytes":-1,"max_age":0,"max_msg_size":200,"num_replicas":1,
+        "duplicate_window":3600000000000,"allow_direct":true}"#;
+    let reply = server.nats_request("$JS.API.STREAM.CREATE.corelane_shard_0", config.as_bytes());
+    assert!(reply.contains("\"max_msg_size\":200"), "{reply}");
+    let js = adapter(&server.nats_url(), |_| {});
+    js.init(1, deadline()).unwrap();
+    let mut b = Batch::with_capacity(4, 1024);
+    b.reset(0, 0, 0x51);
+    for len in [10, 10, 500, 10] {
+        b.push(1_700_000_000_000_000_000 + len as u64, &vec![b'y'; len]);
+    }
+    let err = js.write_batch(&b, deadline()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Fatal, "{err}");
+    assert!(err.to_string().contains("event 2"), "{err}");
+    assert_eq!(
+        stored(&js, 0),
+        3,
+        "the events around the refused one are stored"
+    );
+}

@@ -160,3 +160,45 @@ fn client_pause_delays_but_loses_nothing() {
     stored.sort_unstable();
     assert_eq!(stored, (0..300).collect::<Vec<_>>());
 }
+
+/// A server without persistence is killed and restarted empty while the bus writes: what
+/// it held is gone (Redis's promise, not ours), but every event from the restart on is
+/// stored — each shard's store is a gap-free run of sequences up to the last one written.
+#[test]
+fn kill_without_persistence_loses_only_what_the_server_held() {
+    let Some(mut server) = Server::redis(&["--appendonly", "no"]) else {
+        return;
+    };
+    let redis = adapter(&server.redis_url());
+    let bus = common::outage_bus(2, redis.clone());
+    let accepted =
+        common::ingest_through(&bus, 4, 2000, || server.outage(Duration::from_millis(500)));
+    let stats = bus.stats();
+    assert_eq!(
+        stats.written, accepted,
+        "every accepted event was acknowledged"
+    );
+    let events = Consumer::new(redis, 2)
+        .read_all(&ConsumeRequest::new().dedup(DedupWindow::new(100_000)))
+        .unwrap();
+    assert!(
+        (events.len() as u64) < accepted,
+        "the kill lost what the server held"
+    );
+    for shard in 0..2u32 {
+        let sequences: Vec<u64> = events
+            .iter()
+            .filter(|e| e.shard == shard)
+            .map(|e| e.sequence)
+            .collect();
+        let last = stats.shards[shard as usize].next_sequence - 1;
+        let Some(&first) = sequences.first() else {
+            panic!("shard {shard}: nothing stored after the restart");
+        };
+        assert_eq!(
+            sequences,
+            (first..=last).collect::<Vec<_>>(),
+            "shard {shard}: a gap after the restart"
+        );
+    }
+}
