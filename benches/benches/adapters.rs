@@ -14,8 +14,9 @@
 
 use std::time::{Duration, Instant};
 
+use corelane::Adapter;
+use corelane::adapter::Batch;
 use corelane::adapters::{FileAdapter, FileConfig, FsyncPolicy, MemoryAdapter};
-use corelane::{Adapter, Batch};
 use corelane_benches::*;
 use serde_json::json;
 

@@ -14,11 +14,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use corelane::adapter::{Batch, InitReport, Position, ShardPoll};
 use corelane::adapters::MemoryAdapter;
-use corelane::{
-    Adapter, AdapterError, Batch, BatchConfig, Bus, CorePlan, InitReport, Position, ShardPoll,
-    WaitStrategy,
-};
+use corelane::{Adapter, AdapterError, BatchConfig, Bus, CorePlan, WaitStrategy};
 use corelane_benches::*;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;

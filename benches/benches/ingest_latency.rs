@@ -33,6 +33,9 @@ struct Run {
 
 const GROUP: u64 = 100;
 
+/// The event every call sends, in both runs.
+const PAYLOAD: [u8; 64] = [0x5a; 64];
+
 fn paced(calls: u64, period: Duration, mut op: impl FnMut() -> bool) -> Run {
     let (mut service, mut intended) = (histogram(), histogram());
     let mut refused = 0;
@@ -73,6 +76,30 @@ fn paced(calls: u64, period: Duration, mut op: impl FnMut() -> bool) -> Run {
     }
 }
 
+/// Everything one run of this bench measured, with the settings it ran under.
+struct Results {
+    rate: u64,
+    calls: u64,
+    producer_core: Option<usize>,
+    drain_core: Option<usize>,
+    overhead: Summary,
+    corelane: Run,
+    bare: Run,
+    /// Whether the producer's fence is a compiler fence (membarrier) rather than SeqCst.
+    asymmetric_barrier: bool,
+}
+
+impl Results {
+    /// p50 of service time minus the clock overhead's p50.
+    fn net(&self, s: &Summary) -> u64 {
+        s.p50.saturating_sub(self.overhead.p50)
+    }
+
+    fn ratio_p50(&self) -> f64 {
+        self.corelane.service.p50 as f64 / self.bare.service.p50.max(1) as f64
+    }
+}
+
 fn main() {
     let rate: u64 = env_or("CORELANE_BENCH_RATE", 1_000_000);
     let period = Duration::from_nanos(1_000_000_000 / rate.max(1));
@@ -80,11 +107,26 @@ fn main() {
     let cores = cores();
     let producer_core = pin(cores.first().copied());
     let drain_core = cores.get(1).or(cores.first()).copied();
-    let payload = [0x5au8; 64];
-
     let overhead = clock_overhead(scaled_count(1_000_000));
+    let (corelane, asymmetric_barrier) = run_corelane(calls, period, drain_core);
+    let bare = run_bare_rtrb(calls, period, drain_core);
+    let results = Results {
+        rate,
+        calls,
+        producer_core,
+        drain_core,
+        overhead,
+        corelane,
+        bare,
+        asymmetric_barrier,
+    };
+    print_results(&results);
+    write_json(&results);
+}
 
-    // corelane
+/// Paced `ingest_raw` calls into a one-shard bus whose shard thread runs on `drain_core`;
+/// also says whether the bus used the asymmetric barrier.
+fn run_corelane(calls: u64, period: Duration, drain_core: Option<usize>) -> (Run, bool) {
     let bus = Bus::builder()
         .num_shards(1)
         .cores(drain_core.map_or(CorePlan::Disabled, |c| CorePlan::Cores(vec![c])))
@@ -94,12 +136,15 @@ fn main() {
         .build(NoopAdapter::new())
         .expect("bus");
     let mut producer = bus.producer();
-    let corelane = paced(calls, period, || producer.ingest_raw(&payload).is_ok());
+    let run = paced(calls, period, || producer.ingest_raw(&PAYLOAD).is_ok());
     drop(producer);
     let stats = bus.shutdown().expect("shutdown");
     assert_eq!(stats.written, stats.accepted, "nothing lost");
+    (run, corelane::testing::uses_asymmetric_barrier(&bus))
+}
 
-    // Bare rtrb: the same bytes into a byte ring drained by a pinned thread.
+/// The same bytes into a bare rtrb byte ring drained by a thread pinned to `drain_core`.
+fn run_bare_rtrb(calls: u64, period: Duration, drain_core: Option<usize>) -> Run {
     let (mut tx, rx) = rtrb::RingBuffer::<u8>::new(1 << 20);
     let done = Arc::new(AtomicBool::new(false));
     let drainer = {
@@ -111,17 +156,22 @@ fn main() {
             drain_copying(rx, |_| done.load(Ordering::Relaxed))
         })
     };
-    let bare = paced(calls, period, || tx.push_entire_slice(&payload).is_ok());
+    let bare = paced(calls, period, || tx.push_entire_slice(&PAYLOAD).is_ok());
     done.store(true, Ordering::Relaxed);
     let moved = drainer.join().expect("drain thread");
     assert!(moved >= calls * 64);
+    bare
+}
 
+fn print_results(r: &Results) {
+    let (corelane, bare) = (&r.corelane, &r.bare);
     print_latency_table(
         &format!(
-            "ingest of one 64-byte event, {calls} calls paced at {rate}/s (clock reads included)"
+            "ingest of one 64-byte event, {} calls paced at {}/s (clock reads included)",
+            r.calls, r.rate
         ),
         &[
-            ("clock overhead (2 reads)".into(), overhead),
+            ("clock overhead (2 reads)".into(), r.overhead),
             ("corelane ingest_raw: service".into(), corelane.service),
             ("corelane: from intended".into(), corelane.intended),
             ("bare rtrb push: service".into(), bare.service),
@@ -136,38 +186,41 @@ fn main() {
             ),
         ],
     );
-    let net = |s: &Summary| s.p50.saturating_sub(overhead.p50);
     println!(
         "\np50 minus clock overhead: corelane {} ns, bare rtrb {} ns; ratio corelane/rtrb (p50, raw) = {:.2}",
-        net(&corelane.service),
-        net(&bare.service),
-        corelane.service.p50 as f64 / bare.service.p50.max(1) as f64
+        r.net(&corelane.service),
+        r.net(&bare.service),
+        r.ratio_p50()
     );
     println!(
         "refused while full: corelane {}, rtrb {}; producer fence: {}",
         corelane.refused,
         bare.refused,
-        if bus.uses_asymmetric_barrier() {
+        if r.asymmetric_barrier {
             "compiler fence (membarrier)"
         } else {
             "SeqCst fence"
         }
     );
+}
+
+fn write_json(r: &Results) {
+    let (corelane, bare) = (&r.corelane, &r.bare);
     write_report(
         "ingest_latency",
         &json!({
             "bench": "ingest_latency",
-            "machine": machine(&[("producer", producer_core), ("shard", drain_core), ("rtrb_drain", drain_core), ("io", None)]),
-            "config": {"payload_bytes": 64, "calls": calls, "rate_per_s": rate, "shards": 1,
+            "machine": machine(&[("producer", r.producer_core), ("shard", r.drain_core), ("rtrb_drain", r.drain_core), ("io", None)]),
+            "config": {"payload_bytes": 64, "calls": r.calls, "rate_per_s": r.rate, "shards": 1,
                        "wait_strategy": "SpinThenYield", "batch": "high_throughput", "adapter": "noop",
-                       "ring_capacity_bytes": 1 << 20, "asymmetric_barrier": bus.uses_asymmetric_barrier()},
-            "clock_overhead": overhead.to_json(),
+                       "ring_capacity_bytes": 1 << 20, "asymmetric_barrier": r.asymmetric_barrier},
+            "clock_overhead": r.overhead.to_json(),
             "corelane": {"service": corelane.service.to_json(), "from_intended": corelane.intended.to_json(),
                          "per_call_in_groups_of_100": corelane.grouped.to_json(), "refused": corelane.refused},
             "rtrb": {"service": bare.service.to_json(), "from_intended": bare.intended.to_json(),
                      "per_call_in_groups_of_100": bare.grouped.to_json(), "refused": bare.refused},
-            "ratio_p50_corelane_over_rtrb": corelane.service.p50 as f64 / bare.service.p50.max(1) as f64,
-            "p50_minus_clock_ns": {"corelane": net(&corelane.service), "rtrb": net(&bare.service)},
+            "ratio_p50_corelane_over_rtrb": r.ratio_p50(),
+            "p50_minus_clock_ns": {"corelane": r.net(&corelane.service), "rtrb": r.net(&bare.service)},
         }),
     );
 }

@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use corelane::adapters::{FileAdapter, FileConfig};
-use corelane::{Bus, ConsumeRequest, Event};
+use corelane::read::ConsumeRequest;
+use corelane::{Bus, Event};
 
 const PER_THREAD: u64 = 500_000;
 
@@ -22,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "bus: 2 shards on the file adapter in {}; producer fence: {}",
         dir.display(),
-        if bus.uses_asymmetric_barrier() {
+        if corelane::testing::uses_asymmetric_barrier(&bus) {
             "compiler fence (membarrier available)"
         } else {
             "SeqCst fence (no membarrier)"

@@ -1,5 +1,6 @@
 //! Epochs: how a coordinator learns that no producer is still inside an ingest that
-//! started under an older topology (or before shutdown).
+//! started before a change it published. Today the one change is shutdown (the epoch
+//! closes once); the protocol is the one dynamic scaling will use to switch routing.
 //!
 //! # The protocol
 //! The bus holds one epoch word: `number << 1 | CLOSED`. Each producer owns a pin on its
@@ -19,7 +20,7 @@
 //!
 //! Steps 1–3 on both sides are the store-buffering pattern: with a full barrier between
 //! each side's store and load, at least one side sees the other's store. Either the
-//! producer sees the new word (and refuses or re-routes), or the coordinator sees the
+//! producer sees the new word (and refuses), or the coordinator sees the
 //! producer inside and waits for step 5, whose release store makes the ring push visible
 //! to whoever acquires the pin after it. `membarrier` lets the producer's barrier be a
 //! compiler fence: the kernel forces a full barrier on every running thread of the
@@ -89,7 +90,7 @@ impl Barrier {
 }
 
 /// The bus-wide epoch word, on a cache line of its own (read by every ingest, written
-/// only on topology changes and shutdown).
+/// only when the bus changes: today, at shutdown).
 #[derive(Debug)]
 #[repr(align(128))]
 pub struct Epoch {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use corelane_io::AdapterError;
 
 use crate::config::ConfigError;
-use crate::event::EventError;
 use crate::nonce::NonceError;
+use crate::write::event::EventError;
 
 /// Why an ingest was refused, without the event (the key of refusal counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,7 +76,7 @@ impl fmt::Display for InvalidEvent {
 /// `TrySendError::Full(T)`; [`into_inner`](Self::into_inner) takes it out.
 ///
 /// An ingest that returns `Ok` put the event in a ring; every `Err` is counted in
-/// [`Stats::refused`](crate::Stats::refused) under its [`RefusalReason`].
+/// [`Stats::refused`](crate::stats::Stats::refused) under its [`RefusalReason`].
 #[derive(Clone, PartialEq, Eq)]
 pub enum IngestError<E> {
     /// The ring to `shard` had no room.
@@ -301,52 +301,4 @@ pub enum ShutdownError {
         /// The adapter's error message.
         message: String,
     },
-}
-
-/// Why a poll or subscription could not proceed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConsumerError {
-    /// The cursor text is malformed.
-    #[error("invalid cursor: {reason}")]
-    InvalidCursor {
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The filter is malformed.
-    #[error("invalid filter at {at}: {reason}")]
-    InvalidFilter {
-        /// Where in the filter (`$` is its root, `$and[1].$gt` a nested part).
-        at: String,
-        /// What is wrong there.
-        reason: String,
-    },
-    /// The request is invalid (a limit of 0, an unknown shard).
-    #[error("invalid request: {reason}")]
-    InvalidRequest {
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The adapter failed where no partial answer is possible.
-    #[error("shard {shard}: {message}")]
-    Adapter {
-        /// The shard.
-        shard: u32,
-        /// The adapter's message.
-        message: String,
-    },
-    /// Some shards could not be read (a subscription goes on with the others).
-    #[error("{}", describe_failures(.0))]
-    ShardsFailed(Vec<crate::ShardFailure>),
-}
-
-fn describe_failures(failures: &[crate::ShardFailure]) -> String {
-    let parts: Vec<String> = failures
-        .iter()
-        .map(|f| format!("shard {}: {}", f.shard, f.error))
-        .collect();
-    format!(
-        "{} shard(s) could not be read: {}",
-        failures.len(),
-        parts.join("; ")
-    )
 }

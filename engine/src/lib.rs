@@ -29,12 +29,34 @@
 //! `membarrier`; elsewhere both sides use a `SeqCst` fence). A shard thread allocates
 //! nothing in the steady state: batch buffers return from the I/O thread for reuse.
 //!
-//! # Examples
+//! # A guide
+//!
+//! **1. Build a bus** over a store. [`Bus::builder`] starts from defaults that suit most
+//! programs ([`Config`] documents every field); [`adapters`] holds the stores: the
+//! embedded log [`adapters::FileAdapter`], [`adapters::MemoryAdapter`], and Redis Streams
+//! and NATS JetStream behind the `redis` and `jetstream` features. A bus can also be
+//! described in JSON ([`config::BusJson`]), as the C ABI and the CLI do.
+//!
+//! **2. Ingest.** A [`Producer`] (from [`Bus::producer`], one per thread) is the fast
+//! path: [`Producer::ingest_raw`] takes bytes, [`Producer::ingest`] an [`Event`] of JSON,
+//! [`Producer::ingest_batch`] many at once; [`RawEvent`] routes by key or to a shard.
+//! [`Bus::ingest`] and friends do the same through a per-thread producer. A refusal
+//! ([`IngestError`]) hands the event back. [`Bus::flush`] waits until everything
+//! accepted is stored; [`Bus::stats`] counts everything.
+//!
+//! **3. Read back** with the [`read`] module: [`Bus::poll`] a page by cursor and filter,
+//! or [`Bus::subscribe`] to new events; [`read::Consumer`] reads a store without a bus.
+//!
+//! **4. Shut down** with [`Bus::shutdown`] (or drop the bus).
+//!
+//! Writing a store of your own means implementing [`adapter::Adapter`], a contract that
+//! lives in its own small crate (`corelane-io`, re-exported as [`adapter`]).
 //!
 //! ```
 //! use std::time::Duration;
 //! use corelane::{Bus, Event};
 //! use corelane::adapters::MemoryAdapter;
+//! use corelane::read::ConsumeRequest;
 //!
 //! let store = MemoryAdapter::new();
 //! let bus = Bus::builder().num_shards(2).build(store.clone()).unwrap();
@@ -45,66 +67,69 @@
 //!
 //! bus.flush(Duration::from_secs(5)).unwrap();
 //! assert_eq!(store.total_events(), 2);
+//! let page = bus.poll(&ConsumeRequest::new()).unwrap();
+//! assert_eq!(page.events.len(), 2);
+//! bus.shutdown().unwrap();
 //! ```
+//!
+//! # Where things are
+//! `write/` (producers, rings, routing), `shard/` (the shard thread, sealing, waiting),
+//! `io/` (the I/O thread), `read/` (consumer, cursors, filters, subscriptions), `config/`
+//! (settings, builder, JSON), and at the top the bus handle (`bus.rs`), how it starts
+//! (`start.rs`) and shuts down (`close.rs`), the state it shares (`shared.rs`), epochs,
+//! counters and errors. docs/architecture.md has the full map.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
-mod builder;
 mod bus;
 mod clock;
-mod config;
-mod consumer;
-mod cursor;
+mod close;
+pub mod config;
 #[cfg(not(loom))]
 mod epoch;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod epoch;
 mod error;
-mod event;
-mod filter;
-mod local;
+mod io;
 mod nonce;
-mod pinning;
-mod producer;
-mod ring;
-mod routing;
+pub mod read;
 mod shard;
-mod spec;
+mod shared;
+mod start;
 mod stats;
-mod subscribe;
 mod sync;
 #[cfg(not(loom))]
 mod sys;
 mod wait;
+mod write;
 
-pub use builder::BusBuilder;
 pub use bus::Bus;
 pub use config::{
-    Backpressure, BatchConfig, Config, ConfigError, CorePlan, FieldProblem, MAX_CORE_ID,
-    MAX_RING_CAPACITY_BYTES, MAX_SHARDS, MIN_RING_CAPACITY_BYTES, WaitStrategy, available_cores,
+    Backpressure, BatchConfig, BusBuilder, Config, ConfigError, CorePlan, WaitStrategy,
 };
-pub use consumer::{
-    ConsumeOrder, ConsumeRequest, ConsumeResponse, ConsumedEvent, Consumer, DedupWindow, FETCH_CAP,
-    MAX_LIMIT, ShardFailure,
-};
-pub use cursor::Cursor;
-pub use error::{
-    BuildError, ConsumerError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError,
-};
-pub use event::{AsRawEvent, Event, EventError, RawEvent};
-pub use filter::{Filter, MAX_FILTER_DEPTH};
-pub use nonce::{NonceError, load_or_create_nonce, random_nonce};
-pub use pinning::Pinning;
-pub use producer::{BatchOutcome, Producer, Receipt};
-pub use ring::RECORD_HEADER_BYTES;
-pub use routing::{Route, routing_hash, shard_for_hash};
-pub use spec::{AdapterSpec, BusSpec};
+pub use error::{BuildError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError};
+pub use nonce::NonceError;
+pub use shard::pinning::Pinning;
 pub use stats::{Failed, Refused, ShardStats, Stats};
-pub use subscribe::{StartAt, StopHandle, Subscription};
+pub use write::event::{AsRawEvent, Event, EventError, RawEvent};
+pub use write::producer::{BatchOutcome, Producer, Receipt};
+pub use write::routing::Route;
 
 pub use corelane_adapters as adapters;
-pub use corelane_io::{
-    Adapter, AdapterError, Batch, BatchEvent, DedupId, ErrorKind, InitReport, Position, ShardPoll,
-    ShardTail, StoredEvent,
-};
+/// The adapter contract (crate `corelane-io`): what a store implements.
+pub use corelane_io as adapter;
+pub use corelane_io::{Adapter, AdapterError, ErrorKind};
+
+/// Internals for corelane's own tests and benchmarks; not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::nonce::{load_or_create_nonce, random_nonce};
+    pub use crate::write::routing::{routing_hash, shard_for_hash};
+
+    /// True when the producer fast path uses a compiler fence (Linux `membarrier`
+    /// available) rather than a full fence.
+    pub fn uses_asymmetric_barrier(bus: &crate::Bus) -> bool {
+        bus.shared.barrier == crate::epoch::Barrier::Asymmetric
+    }
+}

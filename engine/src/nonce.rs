@@ -62,8 +62,8 @@ pub fn random_nonce() -> u64 {
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("nonce");
-/// let first = corelane::load_or_create_nonce(&path).unwrap();
-/// assert_eq!(corelane::load_or_create_nonce(&path).unwrap(), first);
+/// let first = corelane::testing::load_or_create_nonce(&path).unwrap();
+/// assert_eq!(corelane::testing::load_or_create_nonce(&path).unwrap(), first);
 /// ```
 pub fn load_or_create_nonce(path: &Path) -> Result<u64, NonceError> {
     let io_err = |error| NonceError::Io {

@@ -8,8 +8,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::RefusalReason;
-use crate::pinning::Pinning;
+use crate::error::RefusalReason;
+use crate::shard::pinning::Pinning;
 use corelane_io::ErrorKind;
 
 /// A counter with a single writer.
@@ -256,7 +256,7 @@ pub(crate) struct StatsParts<'a> {
     pub(crate) totals: Totals,
     pub(crate) producers: usize,
     pub(crate) shard_states: &'a [ShardState],
-    pub(crate) io: &'a corelane_io::IoHandle,
+    pub(crate) io: &'a crate::io::IoHandle,
     pub(crate) ring_capacity_bytes: usize,
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corelane::adapters::{FileAdapter, FileConfig, FsyncPolicy};
-use corelane::{Bus, ConsumeRequest, Consumer, CorePlan};
+use corelane::read::{ConsumeRequest, Consumer};
+use corelane::{Bus, CorePlan};
 
 const DIR_VAR: &str = "CORELANE_CRASH_DIR";
 const ROUND_VAR: &str = "CORELANE_CRASH_ROUND";
@@ -90,26 +91,18 @@ fn flushed_events_survive_sigkill() {
             .build(adapter.clone())
             .unwrap();
         let consumer = Consumer::new(Arc::new(adapter), 2);
-        let mut request = ConsumeRequest::new().limit(5000);
         let mut per_round: Vec<Vec<u64>> = vec![Vec::new(); 4];
         let mut next_seq = [0u64; 2];
-        loop {
-            let page = consumer.poll(&request).unwrap();
-            for e in &page.events {
-                assert_eq!(
-                    e.sequence, next_seq[e.shard as usize],
-                    "gap or reuse in shard {}",
-                    e.shard
-                );
-                next_seq[e.shard as usize] += 1;
-                let text = String::from_utf8(e.payload.clone()).unwrap();
-                let (r, i) = text[1..].split_once('-').unwrap();
-                per_round[r.parse::<usize>().unwrap()].push(i.parse().unwrap());
-            }
-            request.after = Some(page.next_cursor);
-            if !page.has_more {
-                break;
-            }
+        for e in &consumer.read_all(&ConsumeRequest::new()).unwrap() {
+            assert_eq!(
+                e.sequence, next_seq[e.shard as usize],
+                "gap or reuse in shard {}",
+                e.shard
+            );
+            next_seq[e.shard as usize] += 1;
+            let text = String::from_utf8(e.payload.clone()).unwrap();
+            let (r, i) = text[1..].split_once('-').unwrap();
+            per_round[r.parse::<usize>().unwrap()].push(i.parse().unwrap());
         }
         for (r, acked) in acknowledged.iter().enumerate() {
             let mut got = per_round[r].clone();

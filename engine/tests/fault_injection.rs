@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Intercept, builder};
+use corelane::adapter::Batch;
 use corelane::adapters::MemoryAdapter;
-use corelane::{Adapter, AdapterError, Backpressure, Batch, BatchConfig};
+use corelane::{Adapter, AdapterError, Backpressure, BatchConfig};
 
 /// What the schedule does to one write attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,6 @@
 //! Filters: one test per operator, one per kind of error.
 
-use corelane::{ConsumerError, Filter, MAX_FILTER_DEPTH};
+use corelane::read::{ConsumerError, Filter, MAX_FILTER_DEPTH};
 use serde_json::json;
 
 const DOC: &str = r#"{

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use common::builder;
 use corelane::adapters::MemoryAdapter;
-use corelane::{
-    Event, IngestError, InvalidEvent, RawEvent, RefusalReason, routing_hash, shard_for_hash,
-};
+use corelane::testing::{routing_hash, shard_for_hash};
+use corelane::{Event, IngestError, InvalidEvent, RawEvent, RefusalReason};
 
 #[test]
 fn oversize_events_are_refused_and_handed_back() {

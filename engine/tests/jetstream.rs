@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{builder, payload};
+use corelane::adapter::Batch;
 use corelane::adapters::{JetStreamAdapter, JetStreamConfig};
-use corelane::{Adapter, Batch, BuildError, ConsumeRequest, ConsumedEvent, Consumer, ErrorKind};
+use corelane::read::{ConsumeRequest, ConsumedEvent, Consumer};
+use corelane::{Adapter, BuildError, ErrorKind};
 use corelane_testkit::Server;
 
 fn deadline() -> Instant {
@@ -23,19 +25,11 @@ fn adapter(url: &str, tune: impl FnOnce(&mut JetStreamConfig)) -> Arc<JetStreamA
     Arc::new(JetStreamAdapter::new(c).unwrap())
 }
 
+/// Everything the store holds, read through a consumer of `shards` shards.
 fn read_all(adapter: Arc<JetStreamAdapter>, shards: u32) -> Vec<ConsumedEvent> {
-    let consumer = Consumer::new(adapter, shards);
-    let mut request = ConsumeRequest::new().limit(1000);
-    let mut all = Vec::new();
-    loop {
-        let page = consumer.poll(&request).unwrap();
-        assert!(page.failed_shards.is_empty(), "{:?}", page.failed_shards);
-        all.extend(page.events);
-        request.after = Some(page.next_cursor);
-        if !page.has_more {
-            return all;
-        }
-    }
+    Consumer::new(adapter, shards)
+        .read_all(&ConsumeRequest::new())
+        .unwrap()
 }
 
 fn batch(shard: u32, seq_start: u64, nonce: u64, n: u64) -> Batch {
@@ -234,7 +228,7 @@ fn a_restarted_bus_with_the_same_nonce_file_is_deduplicated() {
         "one batch, so its dedup ids are {{nonce}}:0:0:i"
     );
 
-    let nonce = corelane::load_or_create_nonce(&nonce_path).unwrap();
+    let nonce = corelane::testing::load_or_create_nonce(&nonce_path).unwrap();
     let js = adapter(&server.nats_url(), |_| {});
     js.init(1, deadline()).unwrap();
     let mut resent = Batch::with_capacity(20, 64);

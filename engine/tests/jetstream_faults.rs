@@ -9,8 +9,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{builder, payload};
+use corelane::adapter::Batch;
 use corelane::adapters::{JetStreamAdapter, JetStreamConfig};
-use corelane::{Adapter, Batch, Bus, ConsumeRequest, Consumer, ErrorKind, RawEvent};
+use corelane::read::{ConsumeRequest, Consumer};
+use corelane::{Adapter, Bus, ErrorKind, RawEvent};
 use corelane_testkit::Server;
 
 fn adapter(url: &str, tune: impl FnOnce(&mut JetStreamConfig)) -> Arc<JetStreamAdapter> {

@@ -11,11 +11,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{builder, wait_until};
+use corelane::adapter::{Batch, InitReport, Position, ShardPoll};
 use corelane::adapters::MemoryAdapter;
-use corelane::{
-    Adapter, AdapterError, Batch, ConsumeRequest, Consumer, IngestError, InitReport, Position,
-    ShardPoll, ShutdownError,
-};
+use corelane::read::{ConsumeRequest, Consumer};
+use corelane::{Adapter, AdapterError, IngestError, ShutdownError};
 
 /// A caller's iterator panics halfway through `ingest_batch`: the producer's epoch pin
 /// is left all the same, so shutdown does not wait for a producer that is gone.

@@ -5,7 +5,8 @@ mod common;
 use std::time::Duration;
 
 use corelane::adapters::MemoryAdapter;
-use corelane::{BuildError, NonceError, load_or_create_nonce};
+use corelane::testing::load_or_create_nonce;
+use corelane::{BuildError, NonceError};
 
 #[test]
 fn nonce_file_round_trip_and_format() {
@@ -83,6 +84,8 @@ fn corrupt_nonce_files_are_errors_and_left_alone() {
 
 #[test]
 fn random_nonces_differ() {
-    let a: std::collections::HashSet<u64> = (0..1000).map(|_| corelane::random_nonce()).collect();
+    let a: std::collections::HashSet<u64> = (0..1000)
+        .map(|_| corelane::testing::random_nonce())
+        .collect();
     assert_eq!(a.len(), 1000);
 }

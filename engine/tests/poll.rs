@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::builder;
+use corelane::adapter::{Batch, InitReport, Position, ShardPoll};
 use corelane::adapters::{FileAdapter, FileConfig, FsyncPolicy, MemoryAdapter};
-use corelane::{
-    Adapter, AdapterError, Batch, Bus, ConsumeOrder, ConsumeRequest, ConsumedEvent, Consumer,
-    ConsumerError, Cursor, InitReport, Position, RawEvent, ShardPoll,
+use corelane::read::{
+    ConsumeOrder, ConsumeRequest, ConsumedEvent, Consumer, ConsumerError, Cursor,
 };
+use corelane::{Adapter, AdapterError, Bus, RawEvent};
 use proptest::prelude::*;
 
 /// A store to test against, and what keeps it alive.

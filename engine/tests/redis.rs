@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{builder, payload};
 use corelane::adapters::{RedisAdapter, RedisConfig};
-use corelane::{
-    Adapter, BuildError, Bus, ConsumeRequest, ConsumedEvent, Consumer, DedupWindow, ErrorKind,
-};
+use corelane::read::{ConsumeRequest, ConsumedEvent, Consumer, DedupWindow};
+use corelane::{Adapter, BuildError, Bus, ErrorKind};
 use corelane_testkit::Server;
 
 fn adapter(url: &str, tune: impl FnOnce(&mut RedisConfig)) -> Arc<RedisAdapter> {
@@ -21,23 +20,13 @@ fn adapter(url: &str, tune: impl FnOnce(&mut RedisConfig)) -> Arc<RedisAdapter> 
     Arc::new(RedisAdapter::new(c).unwrap())
 }
 
+/// Everything the store holds, read through a consumer of `shards` shards.
 fn read_all(
     adapter: Arc<RedisAdapter>,
     shards: u32,
     request: ConsumeRequest,
 ) -> Vec<ConsumedEvent> {
-    let consumer = Consumer::new(adapter, shards);
-    let mut request = request.limit(1000);
-    let mut all = Vec::new();
-    loop {
-        let page = consumer.poll(&request).unwrap();
-        assert!(page.failed_shards.is_empty(), "{:?}", page.failed_shards);
-        all.extend(page.events);
-        request.after = Some(page.next_cursor);
-        if !page.has_more {
-            return all;
-        }
-    }
+    Consumer::new(adapter, shards).read_all(&request).unwrap()
 }
 
 #[test]
@@ -61,7 +50,7 @@ fn round_trip_and_the_documented_wire_format() {
         &events
             .iter()
             .filter(|e| e.payload.len() == 16)
-            .map(|e| corelane::StoredEvent {
+            .map(|e| corelane::adapter::StoredEvent {
                 position: e.position,
                 shard: e.shard,
                 sequence: e.sequence,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{builder, payload};
 use corelane::adapters::{RedisAdapter, RedisConfig};
-use corelane::{Bus, ConsumeRequest, Consumer, DedupWindow, RawEvent};
+use corelane::read::{ConsumeRequest, Consumer, DedupWindow};
+use corelane::{Bus, RawEvent};
 use corelane_testkit::Server;
 
 fn adapter(url: &str) -> Arc<RedisAdapter> {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use corelane::adapters::FsyncPolicy;
-use corelane::{AdapterSpec, Backpressure, BatchConfig, BusSpec, CorePlan, WaitStrategy};
+use corelane::config::{AdapterJson, BusJson};
+use corelane::{Backpressure, BatchConfig, CorePlan, WaitStrategy};
 
 #[test]
 fn every_setting_is_applied() {
@@ -30,7 +31,7 @@ fn every_setting_is_applied() {
                     "segment_bytes": 65536, "retention_bytes": 1048576, "retention_age_ms": 60000}
     })
     .to_string();
-    let spec = BusSpec::from_json(&text).unwrap();
+    let spec = BusJson::from_json(&text).unwrap();
     let c = spec.builder.clone().build_config().unwrap();
     assert_eq!(c.num_shards, 3);
     assert_eq!(c.cores, CorePlan::Cores(vec![0, 1]));
@@ -66,7 +67,7 @@ fn every_setting_is_applied() {
     );
     assert_eq!(c.producer_nonce_path.as_deref(), Some(nonce.as_path()));
     match &spec.adapter {
-        AdapterSpec::File(f) => {
+        AdapterJson::File(f) => {
             assert_eq!(f.fsync, FsyncPolicy::Interval(Duration::from_millis(25)));
             assert_eq!((f.segment_bytes, f.retention_bytes), (65536, Some(1 << 20)));
             assert_eq!(f.retention_age, Some(Duration::from_secs(60)));
@@ -81,7 +82,7 @@ fn every_setting_is_applied() {
 
 #[test]
 fn short_forms() {
-    let spec = BusSpec::from_json(
+    let spec = BusJson::from_json(
         r#"{"cores":"disabled","backpressure":"drop_newest","batch":"low_latency","adapter":{"type":"memory","retention_events":10}}"#,
     )
     .unwrap();
@@ -96,11 +97,11 @@ fn short_forms() {
     );
     assert_eq!(
         spec.adapter,
-        AdapterSpec::Memory {
+        AdapterJson::Memory {
             retention_events: Some(10)
         }
     );
-    let spec = BusSpec::from_json(
+    let spec = BusJson::from_json(
         r#"{"backpressure":{"mode":"block","timeout_ms":5},"adapter":{"type":"noop"}}"#,
     )
     .unwrap();
@@ -111,7 +112,7 @@ fn short_forms() {
 }
 
 fn rejects(text: &str, needle: &str) {
-    let err = match BusSpec::from_json(text) {
+    let err = match BusJson::from_json(text) {
         Ok(spec) => match spec.build() {
             Ok(_) => panic!("{text} was accepted"),
             Err(e) => e.to_string(),
@@ -207,4 +208,36 @@ fn unknown_keys_and_bad_values_are_errors() {
         r#"{"adapter":{"type":"noop"},"adapter_timeout_ms":0}"#,
         "adapter_timeout",
     );
+}
+
+/// The JSON form is derived from `Config`: every key it has is documented for C hosts
+/// (docs/embedding-cpp.md) and in docs/configuration.md, and a configuration written out
+/// reads back as the same configuration.
+#[test]
+fn every_json_key_of_config_is_documented_and_round_trips() {
+    let config = corelane::Config::builder()
+        .num_shards(3)
+        .io_core(Some(1))
+        .backpressure(corelane::Backpressure::sample(7))
+        .batch(corelane::BatchConfig::low_latency())
+        .producer_nonce_path("/tmp/nonce")
+        .build_config()
+        .unwrap();
+    let json = serde_json::to_value(&config).unwrap();
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert!(keys.len() >= 15, "{keys:?}");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for doc in ["docs/embedding-cpp.md", "docs/configuration.md"] {
+        let text = std::fs::read_to_string(format!("{root}/{doc}")).unwrap();
+        for key in &keys {
+            assert!(
+                text.contains(&format!("`{key}`")) || text.contains(&format!("\"{key}\"")),
+                "{doc} does not document the JSON key {key}"
+            );
+        }
+    }
+    let mut object = json.as_object().unwrap().clone();
+    object.insert("adapter".into(), serde_json::json!({"type": "noop"}));
+    let back = BusJson::from_json(&serde_json::Value::Object(object).to_string()).unwrap();
+    assert_eq!(back.builder.build_config().unwrap(), config);
 }

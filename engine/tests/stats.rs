@@ -90,8 +90,8 @@ fn pinning_is_reported_per_shard() {
         == Pinning::Disabled));
 }
 
-/// The original system's metrics read changed routing. Here the same payload goes to the
-/// same shard however often statistics are read in between.
+/// Reading statistics has no side effect on routing: the same payload goes to the same
+/// shard however often statistics are read in between.
 #[test]
 fn reading_stats_changes_nothing() {
     let bus = builder(4).build(MemoryAdapter::new()).unwrap();
@@ -111,9 +111,8 @@ fn reading_stats_changes_nothing() {
     assert_eq!(first, again);
 }
 
-/// The original system's drop counters did not add up, so `flush` waited out its whole
-/// deadline. Here dropped events are refusals (never accepted), and flush returns as soon
-/// as the accepted ones are written.
+/// Dropped events are refusals (never accepted), so they never count as in flight: `flush`
+/// returns as soon as the accepted events are written instead of waiting out its deadline.
 #[test]
 fn dropped_events_do_not_hold_flush_back() {
     let store = MemoryAdapter::new();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::builder;
 use corelane::adapters::MemoryAdapter;
-use corelane::{ConsumeRequest, ConsumerError, Cursor, StartAt};
+use corelane::read::{ConsumeRequest, ConsumerError, Cursor, StartAt};
 
 #[test]
 fn sees_events_ingested_after_it_starts_and_stops_on_request() {

@@ -16,8 +16,8 @@ use std::os::unix::fs::FileExt;
 pub(crate) const MAGIC: [u8; 8] = *b"CLSEG\0\0\x01";
 /// Bytes before the first record of a segment.
 pub(crate) const SEGMENT_HEADER_LEN: u64 = 16;
-/// Bytes before a record's payload.
-pub(crate) const RECORD_HEADER_LEN: usize = 24;
+/// Bytes before a segment record's payload: len, crc, sequence and insertion_ts.
+const SEGMENT_RECORD_HEADER_LEN: usize = 24;
 /// Larger lengths are corruption, not records.
 pub(crate) const MAX_PAYLOAD: usize = 1 << 30;
 
@@ -93,8 +93,8 @@ pub(crate) enum Parse<'a> {
 
 /// Decodes the record at the start of `bytes`.
 pub(crate) fn parse_record(bytes: &[u8]) -> Parse<'_> {
-    if bytes.len() < RECORD_HEADER_LEN {
-        return Parse::NeedMore(RECORD_HEADER_LEN);
+    if bytes.len() < SEGMENT_RECORD_HEADER_LEN {
+        return Parse::NeedMore(SEGMENT_RECORD_HEADER_LEN);
     }
     let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
     let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
@@ -102,12 +102,12 @@ pub(crate) fn parse_record(bytes: &[u8]) -> Parse<'_> {
     if len as usize > MAX_PAYLOAD {
         return Parse::Corrupt(format!("record length {len} exceeds {MAX_PAYLOAD}"));
     }
-    let total = RECORD_HEADER_LEN + len as usize;
+    let total = SEGMENT_RECORD_HEADER_LEN + len as usize;
     if bytes.len() < total {
         return Parse::NeedMore(total);
     }
     let (sequence, ts) = (u64_at(8), u64_at(16));
-    let payload = &bytes[RECORD_HEADER_LEN..total];
+    let payload = &bytes[SEGMENT_RECORD_HEADER_LEN..total];
     let stored = u32_at(4);
     let computed = record_crc(len, sequence, ts, payload);
     if stored != computed {
@@ -232,14 +232,14 @@ pub(crate) fn resync(
     let mut window = Vec::new();
     let mut record = Vec::new();
     let mut window_start = from + 1;
-    while window_start + RECORD_HEADER_LEN as u64 <= end {
+    while window_start + SEGMENT_RECORD_HEADER_LEN as u64 <= end {
         let want = (end - window_start).min(RESYNC_CHUNK as u64) as usize;
         window.resize(want, 0);
         let got = read_up_to(file, &mut window, window_start)?;
         window.truncate(got);
         // Offsets whose 24-byte header lies inside the window; later ones are tried
         // at the start of the next window.
-        let candidates = got.saturating_sub(RECORD_HEADER_LEN - 1);
+        let candidates = got.saturating_sub(SEGMENT_RECORD_HEADER_LEN - 1);
         if candidates == 0 {
             break;
         }
@@ -266,7 +266,7 @@ fn valid_record_at(
 ) -> io::Result<Option<u64>> {
     let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
     let seq = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-    let total = RECORD_HEADER_LEN + len;
+    let total = SEGMENT_RECORD_HEADER_LEN + len;
     // Cheap plausibility checks before the checksum.
     if len > MAX_PAYLOAD
         || seq < min_seq

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use corelane_io::AdapterError;
 
 use super::proto::{self, Msg, ServerOp};
-use crate::wire::push_decimal;
+use crate::connection::Connection;
+use crate::record_body::push_decimal;
 
 /// Where and how to connect.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub(crate) struct Endpoint {
     pub(crate) shown: String,
 }
 
+/// One NATS connection: its socket, the bytes read but not yet parsed, and the inbox
+/// its requests are answered on.
 pub(crate) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
@@ -55,10 +58,53 @@ fn server_error(shown: &str, e: &str) -> AdapterError {
     AdapterError::new(kind, format!("nats {shown}: server error: {e}"))
 }
 
+/// A random `u64` (std's randomly keyed hasher over the time), for inbox names.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 fn inbox_name() -> String {
     let mut out = b"_INBOX.cl".to_vec();
-    crate::wire::push_hex(&mut out, crate::jetstream::random_u64());
+    crate::record_body::push_hex(&mut out, random_u64());
     String::from_utf8(out).expect("ASCII")
+}
+
+/// A TCP connection to the first address of `ep` that accepts one before `deadline`.
+fn connect_tcp(ep: &Endpoint, deadline: Instant) -> Result<TcpStream, AdapterError> {
+    let io = |what: &str, e: std::io::Error| {
+        AdapterError::from_io(format!("nats {} {what}", ep.shown), e)
+    };
+    let addrs: Vec<_> = (ep.host.as_str(), ep.port)
+        .to_socket_addrs()
+        .map_err(|e| io("resolve", e))?
+        .collect();
+    let mut last_err = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, until(deadline)?) {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(|e| io("setsockopt", e))?;
+                return Ok(stream);
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let no_address = || std::io::Error::new(IoKind::NotFound, "no address");
+    Err(io("connect", last_err.unwrap_or_else(no_address)))
+}
+
+impl Connection for Conn {
+    /// Never: a failed request or pipeline may leave replies in flight, which the next
+    /// call on this connection would take for its own.
+    fn usable_after(&self, _failure: &AdapterError) -> bool {
+        false
+    }
 }
 
 impl Conn {
@@ -70,37 +116,8 @@ impl Conn {
         deadline: Instant,
     ) -> Result<Conn, AdapterError> {
         let deadline = deadline.min(Instant::now() + timeout);
-        let shown = ep.shown.clone();
-        let io = |what: &str, e: std::io::Error| {
-            AdapterError::from_io(format!("nats {shown} {what}"), e)
-        };
-        let addrs: Vec<_> = (ep.host.as_str(), ep.port)
-            .to_socket_addrs()
-            .map_err(|e| io("resolve", e))?
-            .collect();
-        let mut last_err = None;
-        let mut stream = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, until(deadline)?) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
-        let stream = match stream {
-            Some(s) => s,
-            None => {
-                return Err(io(
-                    "connect",
-                    last_err.unwrap_or_else(|| std::io::Error::new(IoKind::NotFound, "no address")),
-                ));
-            }
-        };
-        stream.set_nodelay(true).map_err(|e| io("setsockopt", e))?;
         let mut conn = Conn {
-            stream,
+            stream: connect_tcp(ep, deadline)?,
             buf: Vec::with_capacity(64 << 10),
             start: 0,
             out: Vec::with_capacity(64 << 10),
@@ -108,7 +125,14 @@ impl Conn {
             next_reply: 1,
             shown: ep.shown.clone(),
         };
-        let info = match conn.read_op(deadline)? {
+        conn.check_info(ep, deadline)?;
+        conn.handshake(ep, deadline)?;
+        Ok(conn)
+    }
+
+    /// Reads the server's INFO and checks it supports headers.
+    fn check_info(&mut self, ep: &Endpoint, deadline: Instant) -> Result<(), AdapterError> {
+        let info = match self.read_op(deadline)? {
             ServerOp::Info(json) => json,
             other => {
                 return Err(AdapterError::fatal(format!(
@@ -126,6 +150,12 @@ impl Conn {
                 ep.shown
             )));
         }
+        Ok(())
+    }
+
+    /// Sends CONNECT with the credentials, PING and the inbox subscription, and waits for
+    /// the PONG that says the server accepted them.
+    fn handshake(&mut self, ep: &Endpoint, deadline: Instant) -> Result<(), AdapterError> {
         let mut options = serde_json::json!({
             "verbose": false, "pedantic": false, "tls_required": false, "headers": true,
             "no_responders": true, "lang": "rust-corelane", "version": env!("CARGO_PKG_VERSION"),
@@ -140,14 +170,14 @@ impl Conn {
         if let Some(p) = &ep.password {
             options["pass"] = p.clone().into();
         }
-        proto::connect(&mut conn.out, &options.to_string());
-        conn.out.extend_from_slice(b"PING\r\n");
-        let inbox = format!("{}.*", conn.inbox);
-        proto::sub(&mut conn.out, &inbox, 1);
-        conn.flush_out(deadline)?;
+        proto::connect(&mut self.out, &options.to_string());
+        self.out.extend_from_slice(b"PING\r\n");
+        let inbox = format!("{}.*", self.inbox);
+        proto::sub(&mut self.out, &inbox, 1);
+        self.flush_out(deadline)?;
         loop {
-            match conn.read_op(deadline)? {
-                ServerOp::Pong => return Ok(conn),
+            match self.read_op(deadline)? {
+                ServerOp::Pong => return Ok(()),
                 ServerOp::Err(e) => {
                     let kind = if e.to_ascii_lowercase().contains("authorization") {
                         corelane_io::ErrorKind::Config

@@ -2,39 +2,35 @@
 //!
 //! Shard `s` is the stream `{prefix}_shard_{s}` on the subject `{prefix}.shard.{s}`
 //! (file storage, limits retention, a duplicate window). Each event is one message whose
-//! body is the record of [`crate::wire`] and whose header `Nats-Msg-Id` is its dedup id,
+//! body is the record of [`crate::record_body`] and whose header `Nats-Msg-Id` is its dedup id,
 //! so the server stores a retried event once. Reads use direct get by stream sequence;
 //! no consumer objects are created.
+//!
+//! - `proto.rs`: the NATS client protocol, a pure parser and encoders (public as
+//!   `nats_proto`, fuzzed).
+//! - `conn.rs`: one NATS connection: handshake, request and reply, pipelined publishes.
+//! - `streams.rs`: the stream of each shard, created or checked against the configuration.
+//! - `acks.rs`: the publish acknowledgements that decide whether a batch was stored.
 
+mod acks;
 mod conn;
 pub mod proto;
+mod streams;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use corelane_io::{
-    Adapter, AdapterError, Batch, ErrorKind, InitReport, Position, ShardPoll, ShardTail,
-    StoredEvent,
+    Adapter, AdapterError, Batch, InitReport, Position, ShardPoll, ShardTail, StoredEvent,
 };
 use parking_lot::Mutex;
-use serde_json::{Value, json};
 
 use self::conn::{Conn, Endpoint};
-use crate::wire::{decode_record, encode_record, push_dedup_id};
-
-/// A random `u64` (std's randomly keyed hasher over the time), for inbox names.
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
-}
+use self::streams::{first_seq, last_seq};
+use crate::connection::{ConnectionSlots, Slot};
+use crate::record_body::{Record, decode_record, encode_record, push_decimal, push_dedup_id};
 
 /// Settings of a [`JetStreamAdapter`].
 #[derive(Clone, PartialEq, Eq)]
@@ -93,7 +89,7 @@ impl JetStreamConfig {
 impl fmt::Debug for JetStreamConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JetStreamConfig")
-            .field("url", &crate::wire::redact_url(&self.url))
+            .field("url", &crate::record_body::redact_url(&self.url))
             .field("prefix", &self.prefix)
             .field("duplicate_window", &self.duplicate_window)
             .field("max_msgs", &self.max_msgs)
@@ -109,7 +105,10 @@ impl fmt::Debug for JetStreamConfig {
 
 fn parse_url(url: &str) -> Result<Endpoint, AdapterError> {
     let bad = |why: &str| {
-        AdapterError::config(format!("nats url {}: {why}", crate::wire::redact_url(url)))
+        AdapterError::config(format!(
+            "nats url {}: {why}",
+            crate::record_body::redact_url(url)
+        ))
     };
     let rest = url
         .strip_prefix("nats://")
@@ -160,12 +159,12 @@ pub struct JetStreamAdapter {
 struct Inner {
     config: JetStreamConfig,
     endpoint: Endpoint,
-    writer: Mutex<Option<Conn>>,
-    reader: Mutex<Option<Conn>>,
-    healthy: AtomicBool,
-    shut: AtomicBool,
+    connections: ConnectionSlots<Conn>,
+    /// Messages read that could not be decoded.
     undecodable: AtomicU64,
+    /// Publishes the server acknowledged as duplicates.
     duplicates: AtomicU64,
+    /// An event's record body and dedup id while it is published, reused between batches.
     buffers: Mutex<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -175,46 +174,6 @@ impl fmt::Debug for JetStreamAdapter {
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
-}
-
-/// A publish acknowledgement.
-#[derive(serde::Deserialize)]
-struct PubAck<'a> {
-    #[serde(borrow, rename = "stream")]
-    _stream: Option<&'a str>,
-    seq: Option<u64>,
-    duplicate: Option<bool>,
-    error: Option<serde::de::IgnoredAny>,
-}
-
-/// A JetStream API error in a reply: `{"error": {"code": 503, "err_code": 10008, ...}}`.
-fn api_error(what: &str, reply: &Value) -> Option<AdapterError> {
-    let err = reply.get("error")?;
-    let code = err.get("code").and_then(Value::as_u64).unwrap_or(0);
-    let err_code = err.get("err_code").and_then(Value::as_u64).unwrap_or(0);
-    let description = err
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or("no description");
-    let kind = match code {
-        503 | 408 | 429 => ErrorKind::Transient,
-        _ => ErrorKind::Fatal,
-    };
-    Some(AdapterError::new(
-        kind,
-        format!("jetstream {what}: {description} (code {code}, err_code {err_code})"),
-    ))
-}
-
-/// The reply's JSON, or why it is not usable (no responders → retryable).
-fn reply_json(what: &str, msg: &proto::Msg) -> Result<Value, AdapterError> {
-    if msg.status() == Some(503) {
-        return Err(AdapterError::transient(format!(
-            "jetstream {what}: no responders (is JetStream enabled, does the stream exist?)"
-        )));
-    }
-    serde_json::from_slice(&msg.payload)
-        .map_err(|e| AdapterError::fatal(format!("jetstream {what}: reply is not JSON: {e}")))
 }
 
 impl JetStreamAdapter {
@@ -252,10 +211,7 @@ impl JetStreamAdapter {
             inner: Arc::new(Inner {
                 endpoint,
                 config,
-                writer: Mutex::new(None),
-                reader: Mutex::new(None),
-                healthy: AtomicBool::new(false),
-                shut: AtomicBool::new(false),
+                connections: ConnectionSlots::new("jetstream"),
                 undecodable: AtomicU64::new(0),
                 duplicates: AtomicU64::new(0),
                 buffers: Mutex::new((Vec::new(), Vec::new())),
@@ -263,7 +219,7 @@ impl JetStreamAdapter {
         })
     }
 
-    /// The settings (the URL keeps its credentials; see [`crate::wire::redact_url`]).
+    /// The settings (the URL keeps its credentials; see [`crate::record_body::redact_url`]).
     pub fn config(&self) -> &JetStreamConfig {
         &self.inner.config
     }
@@ -273,193 +229,34 @@ impl JetStreamAdapter {
         self.inner.duplicates.load(Ordering::Relaxed)
     }
 
-    /// Messages stored in `shard`'s stream (from `STREAM.INFO`; 0 if it does not exist).
-    pub fn stream_messages(&self, shard: u32, deadline: Instant) -> Result<u64, AdapterError> {
-        Ok(self
-            .stream_info(&self.inner.reader, shard, deadline)?
-            .and_then(|info| info.pointer("/state/messages").and_then(Value::as_u64))
-            .unwrap_or(0))
-    }
-
-    /// The number of shards the server holds streams for: one more than the highest `N`
-    /// among the streams `{prefix}_shard_N` (0 when there are none).
-    pub fn discover_shards(&self, deadline: Instant) -> Result<u32, AdapterError> {
-        let prefix = format!("{}_shard_", self.inner.config.prefix);
-        let mut count = 0u32;
-        let mut offset = 0u64;
-        loop {
-            let reply = self.api(
-                &self.inner.reader,
-                "STREAM.NAMES",
-                &json!({"offset": offset}),
-                deadline,
-            )?;
-            if let Some(e) = api_error("STREAM.NAMES", &reply) {
-                return Err(e);
-            }
-            let names = reply
-                .get("streams")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for name in names.iter().filter_map(Value::as_str) {
-                if let Some(n) = name
-                    .strip_prefix(&prefix)
-                    .and_then(|n| n.parse::<u32>().ok())
-                {
-                    count = count.max(n + 1);
-                }
-            }
-            offset += names.len() as u64;
-            let total = reply.get("total").and_then(Value::as_u64).unwrap_or(0);
-            if names.is_empty() || offset >= total {
-                return Ok(count);
-            }
-        }
-    }
-
     /// Messages read that could not be decoded (and were skipped).
     pub fn undecodable(&self) -> u64 {
         self.inner.undecodable.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` on the connection in `slot`, connecting first; a failed call drops the
-    /// connection (its replies may still be in flight), so the next call reconnects.
+    /// Runs `f` on the connection in `slot`, connecting first; `f` gets the deadline of
+    /// one request. A failed call drops the connection (its replies may still be in
+    /// flight), so the next call reconnects.
     fn with_conn<T>(
         &self,
-        slot: &Mutex<Option<Conn>>,
+        slot: Slot,
         deadline: Instant,
         f: impl FnOnce(&mut Conn, Instant) -> Result<T, AdapterError>,
     ) -> Result<T, AdapterError> {
         let c = &self.inner.config;
         let deadline = deadline.min(Instant::now() + c.request_timeout.max(c.connect_timeout));
-        let mut guard = slot.lock();
-        if guard.is_none() {
-            match Conn::open(&self.inner.endpoint, c.connect_timeout, deadline) {
-                Ok(conn) => *guard = Some(conn),
-                Err(e) => {
-                    self.inner.healthy.store(false, Ordering::Relaxed);
-                    return Err(e);
-                }
-            }
-        }
-        let conn = guard.as_mut().expect("connected above");
-        let request_deadline = deadline.min(Instant::now() + c.request_timeout);
-        match f(conn, request_deadline) {
-            Ok(v) => {
-                self.inner.healthy.store(true, Ordering::Relaxed);
-                Ok(v)
-            }
-            Err(e) => {
-                *guard = None;
-                self.inner.healthy.store(false, Ordering::Relaxed);
-                Err(e)
-            }
-        }
-    }
-
-    /// `$JS.API.<api>` request with a JSON body; the reply's JSON (API errors included).
-    fn api(
-        &self,
-        slot: &Mutex<Option<Conn>>,
-        api: &str,
-        body: &Value,
-        deadline: Instant,
-    ) -> Result<Value, AdapterError> {
-        let subject = format!("$JS.API.{api}");
-        let payload = body.to_string();
-        let msg = self.with_conn(slot, deadline, |conn, d| {
-            conn.request(&subject, payload.as_bytes(), d)
-        })?;
-        reply_json(api, &msg)
-    }
-
-    /// Stream info, or `None` if the stream does not exist.
-    fn stream_info(
-        &self,
-        slot: &Mutex<Option<Conn>>,
-        shard: u32,
-        deadline: Instant,
-    ) -> Result<Option<Value>, AdapterError> {
-        let name = self.inner.config.stream_name(shard);
-        let reply = self.api(slot, &format!("STREAM.INFO.{name}"), &json!({}), deadline)?;
-        if reply.pointer("/error/err_code").and_then(Value::as_u64) == Some(10059) {
-            return Ok(None); // stream not found
-        }
-        if let Some(e) = api_error(&format!("STREAM.INFO {name}"), &reply) {
-            return Err(e);
-        }
-        Ok(Some(reply))
-    }
-
-    fn wanted_config(&self, shard: u32) -> Value {
-        let c = &self.inner.config;
-        let limit = |v: Option<u64>| v.map_or(-1i64, |n| n.min(i64::MAX as u64) as i64);
-        json!({
-            "name": c.stream_name(shard),
-            "subjects": [c.subject(shard)],
-            "retention": "limits",
-            "storage": "file",
-            "discard": "old",
-            "max_consumers": -1,
-            "max_msgs": limit(c.max_msgs),
-            "max_bytes": limit(c.max_bytes),
-            "max_age": c.max_age.map_or(0u64, |d| d.as_nanos() as u64),
-            "max_msg_size": -1,
-            "num_replicas": c.replicas,
-            "duplicate_window": c.duplicate_window.as_nanos() as u64,
-            "allow_direct": true,
-        })
-    }
-
-    /// Creates the stream if missing; checks an existing one matches the configuration.
-    fn ensure_stream(&self, shard: u32, deadline: Instant) -> Result<Value, AdapterError> {
-        let name = self.inner.config.stream_name(shard);
-        let wanted = self.wanted_config(shard);
-        let info = match self.stream_info(&self.inner.writer, shard, deadline)? {
-            Some(info) => info,
-            None => {
-                let reply = self.api(
-                    &self.inner.writer,
-                    &format!("STREAM.CREATE.{name}"),
-                    &wanted,
-                    deadline,
-                )?;
-                if let Some(e) = api_error(&format!("STREAM.CREATE {name}"), &reply) {
-                    return Err(AdapterError::config(e.message().to_string()));
-                }
-                reply
-            }
-        };
-        let have = info.get("config").cloned().unwrap_or_default();
-        for key in [
-            "subjects",
-            "retention",
-            "storage",
-            "max_msgs",
-            "max_bytes",
-            "max_age",
-            "num_replicas",
-            "duplicate_window",
-            "allow_direct",
-        ] {
-            let (w, h) = (&wanted[key], have.get(key).unwrap_or(&Value::Null));
-            // The server leaves false/absent fields out of its reply.
-            let same = w == h || (w == &json!(false) && h.is_null());
-            if !same {
-                return Err(AdapterError::config(format!(
-                    "jetstream stream {name} exists with {key} = {h}, but the adapter is configured for {w}; \
-                     change the configuration or the stream"
-                )));
-            }
-        }
-        Ok(info)
+        let connect = || Conn::open(&self.inner.endpoint, c.connect_timeout, deadline);
+        self.inner
+            .connections
+            .with(slot, deadline, connect, |conn| {
+                f(conn, deadline.min(Instant::now() + c.request_timeout))
+            })
     }
 
     /// Direct get of stream sequences `seqs` (pipelined); `None` for deleted messages.
     fn direct_get(
         &self,
-        slot: &Mutex<Option<Conn>>,
+        slot: Slot,
         shard: u32,
         seqs: std::ops::RangeInclusive<u64>,
         deadline: Instant,
@@ -477,7 +274,7 @@ impl JetStreamAdapter {
         let replies = self.with_conn(slot, deadline, |conn, d| {
             conn.pipeline(count, window, d, |i, reply, out| {
                 let mut body = b"{\"seq\":".to_vec();
-                crate::wire::push_decimal(&mut body, first + i as u64);
+                push_decimal(&mut body, first + i as u64);
                 body.push(b'}');
                 proto::publish(out, &subject, Some(reply), &body);
             })
@@ -502,73 +299,6 @@ impl JetStreamAdapter {
             .collect()
     }
 
-    /// Reads a batch's publish acknowledgements; returns how many were duplicates.
-    ///
-    /// - No responders: the stream is gone (deleted under the bus). It is created again
-    ///   and the batch retried; nothing was stored.
-    /// - An error at event `i`: the batch fails with that error's kind. Pipelined
-    ///   publishes around `i` may be stored; a retry carries the same ids, so the server
-    ///   drops those copies, and a batch that is not retried is counted failed although
-    ///   part of it is readable (docs/guarantees.md says so).
-    /// - `duplicate: true` on a batch's first attempt: the server holds an older message
-    ///   with this id and did not store this event. That is a failure, not a success.
-    fn check_acks(
-        &self,
-        batch: &Batch,
-        subject: &str,
-        acks: &[proto::Msg],
-        deadline: Instant,
-    ) -> Result<u64, AdapterError> {
-        let mut duplicates = 0;
-        let mut first_duplicate = None;
-        for (i, ack) in acks.iter().enumerate() {
-            if ack.status() == Some(503) {
-                if let Err(e) = self.ensure_stream(batch.shard(), deadline) {
-                    tracing::debug!(%e, "jetstream: could not re-create a missing stream");
-                }
-                return Err(AdapterError::transient(format!(
-                    "jetstream publish to {subject}: no responders (the stream was missing; \
-                     it is created again and the batch retried)"
-                )));
-            }
-            // The common case without building a JSON tree: {"stream":"…","seq":N[,"duplicate":true]}.
-            match serde_json::from_slice::<PubAck<'_>>(&ack.payload) {
-                Ok(PubAck {
-                    seq: Some(_),
-                    error: None,
-                    duplicate,
-                    ..
-                }) => {
-                    if duplicate == Some(true) {
-                        duplicates += 1;
-                        first_duplicate.get_or_insert(i);
-                    }
-                }
-                _ => {
-                    let reply = reply_json("publish", ack)?;
-                    return Err(
-                        api_error(&format!("publish of event {i} to {subject}"), &reply)
-                            .unwrap_or_else(|| {
-                                AdapterError::fatal(format!(
-                                    "jetstream publish ack without seq: {reply}"
-                                ))
-                            }),
-                    );
-                }
-            }
-        }
-        if let (Some(i), 1) = (first_duplicate, batch.attempt()) {
-            return Err(AdapterError::fatal(format!(
-                "jetstream {subject}: the server dropped {duplicates} of {} events of a first \
-                 attempt as duplicates (the first: event {i}, id {}); it remembers older \
-                 messages with these ids, so they were not stored",
-                batch.len(),
-                batch.dedup_id(i)
-            )));
-        }
-        Ok(duplicates)
-    }
-
     /// The newest message of the stream that is a corelane record of `shard`, looking back
     /// from `last` to `first` a page at a time (other clients may publish to the subject
     /// too). `None` when there is none; a purged stream has `first == last + 1`.
@@ -578,13 +308,13 @@ impl JetStreamAdapter {
         first: u64,
         last: u64,
         deadline: Instant,
-    ) -> Result<Option<crate::wire::Record>, AdapterError> {
+    ) -> Result<Option<Record>, AdapterError> {
         const PAGE: u64 = 256;
         let first = first.max(1);
         let mut to = last;
         while to >= first {
             let from = to.saturating_sub(PAGE - 1).max(first);
-            let messages = self.direct_get(&self.inner.writer, shard, from..=to, deadline)?;
+            let messages = self.direct_get(Slot::Writer, shard, from..=to, deadline)?;
             let found = messages
                 .iter()
                 .rev()
@@ -598,18 +328,6 @@ impl JetStreamAdapter {
         }
         Ok(None)
     }
-
-    fn last_seq(info: &Value) -> u64 {
-        info.pointer("/state/last_seq")
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    }
-
-    fn first_seq(info: &Value) -> u64 {
-        info.pointer("/state/first_seq")
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    }
 }
 
 impl Adapter for JetStreamAdapter {
@@ -618,11 +336,11 @@ impl Adapter for JetStreamAdapter {
     }
 
     fn init(&self, num_shards: u32, deadline: Instant) -> Result<InitReport, AdapterError> {
-        self.inner.shut.store(false, Ordering::Release);
+        self.inner.connections.reopen();
         let mut report = InitReport::empty(num_shards);
         for shard in 0..num_shards {
             let info = self.ensure_stream(shard, deadline)?;
-            let (first, last) = (Self::first_seq(&info), Self::last_seq(&info));
+            let (first, last) = (first_seq(&info), last_seq(&info));
             match self.last_record(shard, first, last, deadline)? {
                 Some(record) => {
                     report.shards[shard as usize] = ShardTail {
@@ -650,15 +368,13 @@ impl Adapter for JetStreamAdapter {
     }
 
     fn write_batch(&self, batch: &Batch, deadline: Instant) -> Result<(), AdapterError> {
-        if self.inner.shut.load(Ordering::Acquire) {
-            return Err(AdapterError::shutdown("jetstream adapter is shut down"));
-        }
+        self.inner.connections.check_open()?;
         let subject = self.inner.config.subject(batch.shard());
         let window = self.inner.config.max_pending_acks;
         let acks = {
             let mut bufs = self.inner.buffers.lock();
             let (record, id) = &mut *bufs;
-            self.with_conn(&self.inner.writer, deadline, |conn, d| {
+            self.with_conn(Slot::Writer, deadline, |conn, d| {
                 conn.pipeline(batch.len(), window, d, |i, reply, out| {
                     let e = batch.get(i).expect("index within the batch");
                     record.clear();
@@ -682,9 +398,7 @@ impl Adapter for JetStreamAdapter {
     }
 
     fn shutdown(&self, _deadline: Instant) -> Result<(), AdapterError> {
-        self.inner.shut.store(true, Ordering::Release);
-        *self.inner.writer.lock() = None;
-        *self.inner.reader.lock() = None;
+        self.inner.connections.close();
         Ok(())
     }
 
@@ -700,17 +414,17 @@ impl Adapter for JetStreamAdapter {
             end_of_shard: true,
             ..ShardPoll::default()
         };
-        let Some(info) = self.stream_info(&self.inner.reader, shard, deadline)? else {
+        let Some(info) = self.stream_info(Slot::Reader, shard, deadline)? else {
             return Ok(page);
         };
-        let (first, last) = (Self::first_seq(&info), Self::last_seq(&info));
+        let (first, last) = (first_seq(&info), last_seq(&info));
         let from = after.map_or(1, |p| p.sequence() + 1).max(first).max(1);
         if last == 0 || from > last {
             return Ok(page);
         }
         let to = last.min(from + limit.clamp(1, 10_000) as u64 - 1);
         page.end_of_shard = to == last;
-        for (seq, msg) in self.direct_get(&self.inner.reader, shard, from..=to, deadline)? {
+        for (seq, msg) in self.direct_get(Slot::Reader, shard, from..=to, deadline)? {
             page.next = Some(Position::from_sequence(seq));
             let Some(msg) = msg else { continue }; // removed by limits or deleted
             match decode_record(&msg.payload) {
@@ -737,14 +451,14 @@ impl Adapter for JetStreamAdapter {
         deadline: Instant,
     ) -> Result<Option<Position>, AdapterError> {
         Ok(self
-            .stream_info(&self.inner.reader, shard, deadline)?
-            .map(|info| Self::last_seq(&info))
+            .stream_info(Slot::Reader, shard, deadline)?
+            .map(|info| last_seq(&info))
             .filter(|&s| s > 0)
             .map(Position::from_sequence))
     }
 
     fn is_healthy(&self) -> bool {
-        self.inner.healthy.load(Ordering::Relaxed) && !self.inner.shut.load(Ordering::Acquire)
+        self.inner.connections.is_healthy()
     }
 }
 

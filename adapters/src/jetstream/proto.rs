@@ -186,74 +186,82 @@ pub fn parse(buf: &[u8]) -> Result<Option<(ServerOp, usize)>, ProtoError> {
             ServerOp::Info(text(args, "INFO")?.trim().to_string()),
             after,
         ))),
-        b"MSG" | b"HMSG" => {
-            let headers = op == b"HMSG";
-            // At most 5 fields (HMSG subject sid reply hdr total); more is malformed.
-            let mut slots: [&[u8]; 5] = [&[]; 5];
-            let mut count = 0;
-            for f in args
-                .split(|&b| b == b' ' || b == b'\t')
-                .filter(|f| !f.is_empty())
-            {
-                if count == slots.len() {
-                    return Err(error("too many fields"));
-                }
-                slots[count] = f;
-                count += 1;
-            }
-            let fields = &slots[..count];
-            let fixed = if headers { 4 } else { 3 };
-            if fields.len() != fixed && fields.len() != fixed + 1 {
-                return Err(error(format!(
-                    "{} with {} fields",
-                    String::from_utf8_lossy(op),
-                    fields.len()
-                )));
-            }
-            let subject = text(fields[0], "subject")?;
-            let sid = number(fields[1], "sid")?;
-            let reply = (fields.len() == fixed + 1)
-                .then(|| text(fields[2], "reply subject"))
-                .transpose()?;
-            let sizes = &fields[fields.len() - if headers { 2 } else { 1 }..];
-            let total = number(sizes[sizes.len() - 1], "size")? as usize;
-            let header_len = if headers {
-                number(sizes[0], "header size")? as usize
-            } else {
-                0
-            };
-            if total > MAX_PAYLOAD {
-                return Err(error(format!(
-                    "message of {total} bytes exceeds {MAX_PAYLOAD}"
-                )));
-            }
-            if header_len > total {
-                return Err(error(format!(
-                    "header size {header_len} exceeds total size {total}"
-                )));
-            }
-            let end = after + total;
-            if buf.len() < end + 2 {
-                return Ok(None);
-            }
-            if &buf[end..end + 2] != b"\r\n" {
-                return Err(error("message not followed by CRLF"));
-            }
-            let body = &buf[after..end];
-            let msg = Msg {
-                subject,
-                sid,
-                reply,
-                headers: body[..header_len].to_vec(),
-                payload: body[header_len..].to_vec(),
-            };
-            Ok(Some((ServerOp::Msg(msg), end + 2)))
-        }
+        b"MSG" | b"HMSG" => parse_msg(buf, args, after, op == b"HMSG"),
         _ => Err(error(format!(
             "unknown operation {:?}",
             String::from_utf8_lossy(&op[..op.len().min(16)]).to_ascii_uppercase()
         ))),
     }
+}
+
+/// Parses a `MSG` (or, with `headers`, an `HMSG`) whose control line holds `args` and
+/// whose body starts at `body_start` in `buf`.
+fn parse_msg(
+    buf: &[u8],
+    args: &[u8],
+    body_start: usize,
+    headers: bool,
+) -> Result<Option<(ServerOp, usize)>, ProtoError> {
+    // At most 5 fields (HMSG subject sid reply hdr total); more is malformed.
+    let mut slots: [&[u8]; 5] = [&[]; 5];
+    let mut count = 0;
+    for f in args
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|f| !f.is_empty())
+    {
+        if count == slots.len() {
+            return Err(error("too many fields"));
+        }
+        slots[count] = f;
+        count += 1;
+    }
+    let fields = &slots[..count];
+    let fixed = if headers { 4 } else { 3 };
+    if fields.len() != fixed && fields.len() != fixed + 1 {
+        return Err(error(format!(
+            "{} with {} fields",
+            if headers { "HMSG" } else { "MSG" },
+            fields.len()
+        )));
+    }
+    let subject = text(fields[0], "subject")?;
+    let sid = number(fields[1], "sid")?;
+    let reply = (fields.len() == fixed + 1)
+        .then(|| text(fields[2], "reply subject"))
+        .transpose()?;
+    let sizes = &fields[fields.len() - if headers { 2 } else { 1 }..];
+    let total = number(sizes[sizes.len() - 1], "size")? as usize;
+    let header_len = if headers {
+        number(sizes[0], "header size")? as usize
+    } else {
+        0
+    };
+    if total > MAX_PAYLOAD {
+        return Err(error(format!(
+            "message of {total} bytes exceeds {MAX_PAYLOAD}"
+        )));
+    }
+    if header_len > total {
+        return Err(error(format!(
+            "header size {header_len} exceeds total size {total}"
+        )));
+    }
+    let end = body_start + total;
+    if buf.len() < end + 2 {
+        return Ok(None);
+    }
+    if &buf[end..end + 2] != b"\r\n" {
+        return Err(error("message not followed by CRLF"));
+    }
+    let body = &buf[body_start..end];
+    let msg = Msg {
+        subject,
+        sid,
+        reply,
+        headers: body[..header_len].to_vec(),
+        payload: body[header_len..].to_vec(),
+    };
+    Ok(Some((ServerOp::Msg(msg), end + 2)))
 }
 
 /// Appends `CONNECT {json}\r\n`.
@@ -268,7 +276,7 @@ pub fn sub(out: &mut Vec<u8>, subject: &str, sid: u64) {
     out.extend_from_slice(b"SUB ");
     out.extend_from_slice(subject.as_bytes());
     out.push(b' ');
-    crate::wire::push_decimal(out, sid);
+    crate::record_body::push_decimal(out, sid);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -281,7 +289,7 @@ pub fn publish(out: &mut Vec<u8>, subject: &str, reply: Option<&[u8]>, payload: 
         out.extend_from_slice(r);
         out.push(b' ');
     }
-    crate::wire::push_decimal(out, payload.len() as u64);
+    crate::record_body::push_decimal(out, payload.len() as u64);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
@@ -309,9 +317,9 @@ pub fn hpublish(
         out.extend_from_slice(r);
         out.push(b' ');
     }
-    crate::wire::push_decimal(out, header_len as u64);
+    crate::record_body::push_decimal(out, header_len as u64);
     out.push(b' ');
-    crate::wire::push_decimal(out, (header_len + payload.len()) as u64);
+    crate::record_body::push_decimal(out, (header_len + payload.len()) as u64);
     out.extend_from_slice(b"\r\nNATS/1.0\r\n");
     for (k, v) in headers {
         out.extend_from_slice(k.as_bytes());

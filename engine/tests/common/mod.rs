@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use corelane::adapter::{Batch, InitReport, Position, ShardPoll, StoredEvent};
 use corelane::adapters::MemoryAdapter;
-use corelane::{
-    Adapter, AdapterError, Batch, Bus, BusBuilder, CorePlan, InitReport, Position, ShardPoll,
-    StoredEvent, WaitStrategy,
-};
+use corelane::{Adapter, AdapterError, Bus, BusBuilder, CorePlan, WaitStrategy};
 use parking_lot::{Condvar, Mutex};
 
 /// A builder for tests: unpinned shard threads that back off when idle (the test runner

@@ -4,11 +4,13 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use engine::{Bus, BusSpec};
+use engine::Bus;
+use engine::config::BusJson;
 
-use crate::error::{Failure, Status, from_build, from_flush, from_ingest, from_shutdown, guard};
+use crate::error::{Failure, from_build, from_flush, from_ingest, from_shutdown, guard};
 use crate::handle::{Registry, Shell};
 use crate::stats::{cl_stats, fill_stats};
+use crate::status::Status;
 use crate::{bytes, cl_receipt, text, write_out};
 
 /// An opaque bus handle.
@@ -36,7 +38,7 @@ pub unsafe extern "C" fn cl_bus_new(
             return Err(Failure::new(Status::Config, "config_json is empty"));
         }
         let spec =
-            BusSpec::from_json(json).map_err(|e| Failure::new(Status::Config, e.to_string()))?;
+            BusJson::from_json(json).map_err(|e| Failure::new(Status::Config, e.to_string()))?;
         let bus = spec.build().map_err(from_build)?;
         // SAFETY: checked non-NULL above; writable by contract.
         unsafe { write_out(out_bus, BUSES.create(bus), "out_bus") }

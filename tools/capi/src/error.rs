@@ -1,53 +1,13 @@
-//! Status codes, the thread-local last error, and the panic guard of every entry point.
+//! Failures and the status each maps to, the thread-local last error, and the panic guard
+//! of every entry point.
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use engine::{BuildError, ConsumerError, FlushError, IngestError, RefusalReason, ShutdownError};
+use engine::read::ConsumerError;
+use engine::{BuildError, FlushError, IngestError, RefusalReason, ShutdownError};
 
-/// The stable status codes of the C ABI (`cl_status` in `corelane.h`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub enum Status {
-    /// Success.
-    Ok = 0,
-    /// A required pointer was NULL.
-    Null = -1,
-    /// A length, count, value or UTF-8 text was invalid.
-    InvalidArgument = -2,
-    /// The JSON configuration is invalid (bad JSON, unknown key, value out of range).
-    Config = -3,
-    /// The handle was freed, or is not a handle of that kind.
-    BadHandle = -4,
-    /// The ring was full (backpressure "fail", or a sampled-in event found no room).
-    Full = -5,
-    /// The ring was full and the event was dropped (backpressure "drop_newest").
-    Dropped = -6,
-    /// Refused by sampling (backpressure "sample").
-    SampledOut = -7,
-    /// No room within the blocking timeout (backpressure "block").
-    TimedOut = -8,
-    /// The bus is shutting down or shut down.
-    ShuttingDown = -9,
-    /// The event exceeds max_event_bytes.
-    TooLarge = -10,
-    /// The event is not valid JSON, or routed to a shard that does not exist.
-    InvalidEvent = -11,
-    /// flush or shutdown did not finish within its timeout.
-    Timeout = -12,
-    /// The adapter failed (init, flush, shutdown, or a read).
-    Adapter = -13,
-    /// The cursor text is malformed.
-    InvalidCursor = -14,
-    /// The filter JSON is malformed.
-    InvalidFilter = -15,
-    /// An I/O error outside the adapter (nonce file, thread start).
-    Io = -16,
-    /// An index past the end (of a poll result).
-    OutOfRange = -17,
-    /// A bug: corelane panicked; the call had no effect the caller can rely on.
-    Panic = -99,
-}
+use crate::status::Status;
 
 /// A failed call: its status and message.
 #[derive(Debug)]

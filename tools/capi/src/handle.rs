@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::error::{Failure, Status};
+use crate::error::Failure;
+use crate::status::Status;
 
 const QUARANTINE: usize = 1024;
 

@@ -24,14 +24,16 @@ mod handle;
 mod poll;
 mod producer;
 mod stats;
+mod status;
 
 use std::ffi::c_char;
 
 pub use bus::*;
-use error::{Failure, Status};
+use error::Failure;
 pub use poll::*;
 pub use producer::*;
 pub use stats::*;
+use status::Status;
 
 /// A borrowed buffer: `len` bytes at `data`.
 #[repr(C)]
@@ -140,63 +142,45 @@ pub unsafe extern "C" fn cl_last_error(buf: *mut c_char, len: usize) -> usize {
     std::panic::catch_unwind(|| error::copy_last_error(buf.cast(), len)).unwrap_or(0)
 }
 
-/// The message of a status code, static and NUL-terminated.
+/// The C name of a status code ("CL_ERR_FULL"), static and NUL-terminated;
+/// "CL_UNKNOWN_STATUS" for a code that is not a status.
 #[unsafe(no_mangle)]
 pub extern "C" fn cl_status_name(status: i32) -> *const c_char {
-    let name: &'static str = match status {
-        0 => "CL_OK\0",
-        -1 => "CL_ERR_NULL\0",
-        -2 => "CL_ERR_INVALID_ARGUMENT\0",
-        -3 => "CL_ERR_CONFIG\0",
-        -4 => "CL_ERR_BAD_HANDLE\0",
-        -5 => "CL_ERR_FULL\0",
-        -6 => "CL_ERR_DROPPED\0",
-        -7 => "CL_ERR_SAMPLED_OUT\0",
-        -8 => "CL_ERR_TIMED_OUT\0",
-        -9 => "CL_ERR_SHUTTING_DOWN\0",
-        -10 => "CL_ERR_TOO_LARGE\0",
-        -11 => "CL_ERR_INVALID_EVENT\0",
-        -12 => "CL_ERR_TIMEOUT\0",
-        -13 => "CL_ERR_ADAPTER\0",
-        -14 => "CL_ERR_INVALID_CURSOR\0",
-        -15 => "CL_ERR_INVALID_FILTER\0",
-        -16 => "CL_ERR_IO\0",
-        -17 => "CL_ERR_OUT_OF_RANGE\0",
-        -99 => "CL_ERR_PANIC\0",
-        _ => "CL_UNKNOWN_STATUS\0",
-    };
-    name.as_ptr().cast()
+    Status::from_code(status)
+        .map_or(status::UNKNOWN_STATUS_NAME, Status::c_name)
+        .as_ptr()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+    use std::ffi::CStr;
+
+    use crate::status::{Status, UNKNOWN_STATUS_NAME};
+
+    fn name_of(code: i32) -> &'static CStr {
+        // SAFETY: cl_status_name returns a static NUL-terminated string.
+        unsafe { CStr::from_ptr(super::cl_status_name(code)) }
+    }
+
     #[test]
-    fn status_names_cover_every_status() {
-        use crate::error::Status::*;
-        for s in [
-            Ok,
-            Null,
-            InvalidArgument,
-            Config,
-            BadHandle,
-            Full,
-            Dropped,
-            SampledOut,
-            TimedOut,
-            ShuttingDown,
-            TooLarge,
-            InvalidEvent,
-            Timeout,
-            Adapter,
-            InvalidCursor,
-            InvalidFilter,
-            Io,
-            OutOfRange,
-            Panic,
-        ] {
-            // SAFETY: cl_status_name returns a static NUL-terminated string.
-            let name = unsafe { std::ffi::CStr::from_ptr(super::cl_status_name(s as i32)) };
-            assert_ne!(name.to_str().unwrap(), "CL_UNKNOWN_STATUS", "{s:?}");
+    fn every_status_has_its_own_code_and_name() {
+        let mut codes = HashSet::new();
+        let mut names = HashSet::new();
+        for &s in Status::ALL {
+            assert_eq!(Status::from_code(s as i32), Some(s));
+            assert_eq!(name_of(s as i32), s.c_name(), "{s:?}");
+            assert!(codes.insert(s as i32), "{s:?}: code used twice");
+            assert!(names.insert(s.c_name()), "{s:?}: name used twice");
+        }
+        assert!(!names.contains(UNKNOWN_STATUS_NAME));
+    }
+
+    #[test]
+    fn an_unknown_code_has_the_unknown_name() {
+        for code in [1, -18, -98, 12345, i32::MIN] {
+            assert_eq!(Status::from_code(code), None);
+            assert_eq!(name_of(code), UNKNOWN_STATUS_NAME);
         }
     }
 }

@@ -3,11 +3,12 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use engine::{ConsumeOrder, ConsumeRequest, ConsumedEvent, Cursor, Filter};
+use engine::read::{ConsumeOrder, ConsumeRequest, ConsumedEvent, Cursor, Filter};
 
 use crate::bus::{BUSES, cl_bus};
-use crate::error::{Failure, Status, from_consumer, guard};
+use crate::error::{Failure, from_consumer, guard};
 use crate::handle::{Registry, Shell};
+use crate::status::Status;
 use crate::{text, write_out};
 
 /// Shard order (shards ascending, each in sequence order).

@@ -5,8 +5,9 @@ use std::ffi::c_char;
 use engine::Producer;
 
 use crate::bus::{BUSES, cl_bus};
-use crate::error::{Failure, Status, from_ingest, guard};
+use crate::error::{Failure, from_ingest, guard};
 use crate::handle::{Registry, Shell};
+use crate::status::Status;
 use crate::{bytes, cl_receipt, cl_slice, write_out};
 
 /// An opaque producer handle.

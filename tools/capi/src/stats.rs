@@ -3,7 +3,8 @@
 use engine::{Pinning, Stats};
 
 use crate::bus::{BUSES, cl_bus};
-use crate::error::{Failure, Status, guard};
+use crate::error::{Failure, guard};
+use crate::status::Status;
 use crate::write_out;
 
 /// Every counter of a bus. At quiescence `accepted == written + failed`.

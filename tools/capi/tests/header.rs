@@ -1,10 +1,18 @@
 //! `include/corelane.h` must declare exactly the functions the library exports, with the
 //! same parameter and return types, and the same structs with the same fields in the
 //! same order. The Rust side is read from `src/*.rs` (`#[unsafe(no_mangle)]` functions
-//! and `#[repr(C)]` structs) and its types translated to C.
+//! and `#[repr(C)]` structs) and its types translated to C. The `cl_status` enum must list
+//! the statuses of `src/status.rs`, the one table the library takes them from, with the
+//! same names and codes in the same order.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+
+// The library's own table, compiled into this test: the crate is a staticlib and cdylib
+// only, so the test cannot link it as Rust. The test reads part of it.
+#[allow(dead_code)]
+#[path = "../src/status.rs"]
+mod status;
 
 fn strip_c_comments(text: &str) -> String {
     let mut out = String::new();
@@ -187,6 +195,58 @@ fn rust_structs(src: &Path) -> BTreeMap<String, Vec<(String, String)>> {
         }
     }
     out
+}
+
+/// The constants of `typedef enum cl_status { ... }`, in order, as (name, code).
+fn header_statuses(header: &str) -> Vec<(String, i32)> {
+    let text = strip_c_comments(header);
+    let start = text
+        .find("typedef enum cl_status")
+        .expect("corelane.h declares cl_status");
+    let body = &text[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
+    body.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (name, code) = entry
+                .split_once('=')
+                .unwrap_or_else(|| panic!("cl_status entry {entry:?} has no explicit value"));
+            (name.trim().to_string(), code.trim().parse().unwrap())
+        })
+        .collect()
+}
+
+fn table_statuses() -> Vec<(String, i32)> {
+    status::Status::ALL
+        .iter()
+        .map(|&s| (s.c_name().to_str().unwrap().to_string(), s as i32))
+        .collect()
+}
+
+#[test]
+fn header_statuses_match_the_status_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/corelane.h")).unwrap();
+    let declared = header_statuses(&header);
+    assert!(declared.len() >= 19, "found only {declared:?}");
+    assert_eq!(
+        declared,
+        table_statuses(),
+        "cl_status in corelane.h vs src/status.rs (name, code, order)"
+    );
+}
+
+#[test]
+fn the_status_checker_sees_a_mismatch() {
+    let header =
+        "typedef enum cl_status {\n    CL_OK = 0,\n    CL_ERR_NULL = -2 /* x */\n} cl_status;";
+    let declared = header_statuses(header);
+    assert_eq!(
+        declared,
+        [("CL_OK".to_string(), 0), ("CL_ERR_NULL".to_string(), -2)]
+    );
+    assert_ne!(declared[..], table_statuses()[..2]);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Printing: percentile tables, durations, events as JSON lines.
 
-use corelane::ConsumedEvent;
+use corelane::read::ConsumedEvent;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 

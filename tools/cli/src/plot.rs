@@ -27,27 +27,43 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// The latency axis: whole decades of nanoseconds, drawn on a log scale.
+struct LatencyAxis {
+    /// log10 of the bottom of the axis (a whole decade).
+    lo_decade: f64,
+    /// log10 of the top of the axis (a whole decade above `lo_decade`).
+    hi_decade: f64,
+}
+
+impl LatencyAxis {
+    /// The decades that hold every value of `present` (1 ns – 1 µs when there is none).
+    fn spanning(present: &[&(&str, &Histogram<u64>)]) -> Self {
+        let lo = present
+            .iter()
+            .map(|(_, h)| h.min().max(1))
+            .min()
+            .unwrap_or(1) as f64;
+        let hi = present
+            .iter()
+            .map(|(_, h)| h.max().max(2))
+            .max()
+            .unwrap_or(1000) as f64;
+        LatencyAxis {
+            lo_decade: lo.log10().floor(),
+            hi_decade: hi.log10().ceil().max(lo.log10().floor() + 1.0),
+        }
+    }
+
+    fn y_of(&self, ns: f64) -> f64 {
+        let v = (ns.max(1.0).log10() - self.lo_decade) / (self.hi_decade - self.lo_decade);
+        H - BOTTOM - v * (H - TOP - BOTTOM)
+    }
+}
+
 /// Draws one line per histogram.
 pub fn percentile_svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String {
     let present: Vec<_> = series.iter().filter(|(_, h)| !h.is_empty()).collect();
-    let lo = present
-        .iter()
-        .map(|(_, h)| h.min().max(1))
-        .min()
-        .unwrap_or(1) as f64;
-    let hi = present
-        .iter()
-        .map(|(_, h)| h.max().max(2))
-        .max()
-        .unwrap_or(1000) as f64;
-    let (y_lo, y_hi) = (
-        lo.log10().floor(),
-        hi.log10().ceil().max(lo.log10().floor() + 1.0),
-    );
-    let y_of = |ns: f64| {
-        let v = (ns.max(1.0).log10() - y_lo) / (y_hi - y_lo);
-        H - BOTTOM - v * (H - TOP - BOTTOM)
-    };
+    let axis = LatencyAxis::spanning(&present);
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="13">
 <rect width="100%" height="100%" fill="white"/>
@@ -56,11 +72,24 @@ pub fn percentile_svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String
         W / 2.0,
         escape(title)
     );
-    // Horizontal grid: one line per decade.
-    let mut decade = y_lo;
-    while decade <= y_hi {
-        let y = y_of(10f64.powf(decade));
-        svg += &format!(
+    draw_grid(&mut svg, &axis);
+    for (i, (name, h)) in present.iter().enumerate() {
+        draw_series(&mut svg, &axis, i, name, h);
+    }
+    svg += &format!(
+        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n</svg>\n",
+        W - LEFT - RIGHT,
+        H - TOP - BOTTOM
+    );
+    svg
+}
+
+/// Grid lines and labels: one horizontal line per decade, one vertical line per nine.
+fn draw_grid(svg: &mut String, axis: &LatencyAxis) {
+    let mut decade = axis.lo_decade;
+    while decade <= axis.hi_decade {
+        let y = axis.y_of(10f64.powf(decade));
+        *svg += &format!(
             "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\n<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
             W - RIGHT,
             LEFT - 8.0,
@@ -69,58 +98,54 @@ pub fn percentile_svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String
         );
         decade += 1.0;
     }
-    // Vertical grid: 0, 90, 99, ... percent.
     for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
         .iter()
         .enumerate()
     {
         let x = LEFT + i as f64 / NINES * (W - LEFT - RIGHT);
-        svg += &format!(
+        *svg += &format!(
             "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#ddd\"/>\n<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>\n",
             H - BOTTOM,
             H - BOTTOM + 20.0
         );
     }
-    svg += &format!(
+    *svg += &format!(
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">percentile</text>\n<text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">latency</text>\n",
         (LEFT + W - RIGHT) / 2.0,
         H - 20.0,
         H / 2.0,
         H / 2.0
     );
-    for (i, (name, h)) in present.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let mut points = Vec::new();
-        let steps = 400;
-        for k in 0..=steps {
+}
+
+/// The `index`-th series: its curve, and its legend entry with p50, p99 and max.
+fn draw_series(svg: &mut String, axis: &LatencyAxis, index: usize, name: &str, h: &Histogram<u64>) {
+    let color = COLORS[index % COLORS.len()];
+    let steps = 400;
+    let points: Vec<String> = (0..=steps)
+        .map(|k| {
             let nines = k as f64 / steps as f64 * NINES;
             let q = 1.0 - 10f64.powf(-nines);
             let v = h.value_at_quantile(q) as f64;
-            points.push(format!("{:.1},{:.1}", x_of(q), y_of(v)));
-        }
-        svg += &format!(
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            points.join(" ")
-        );
-        let ly = TOP + 18.0 * i as f64 + 6.0;
-        svg += &format!(
-            "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{} (p50 {}, p99 {}, max {})</text>\n",
-            LEFT + 12.0,
-            ly - 4.0,
-            LEFT + 32.0,
-            ly + 2.0,
-            escape(name),
-            fmt_ns(h.value_at_quantile(0.5) as f64),
-            fmt_ns(h.value_at_quantile(0.99) as f64),
-            fmt_ns(h.max() as f64)
-        );
-    }
-    svg += &format!(
-        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n</svg>\n",
-        W - LEFT - RIGHT,
-        H - TOP - BOTTOM
+            format!("{:.1},{:.1}", x_of(q), axis.y_of(v))
+        })
+        .collect();
+    *svg += &format!(
+        "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n",
+        points.join(" ")
     );
-    svg
+    let ly = TOP + 18.0 * index as f64 + 6.0;
+    *svg += &format!(
+        "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{} (p50 {}, p99 {}, max {})</text>\n",
+        LEFT + 12.0,
+        ly - 4.0,
+        LEFT + 32.0,
+        ly + 2.0,
+        escape(name),
+        fmt_ns(h.value_at_quantile(0.5) as f64),
+        fmt_ns(h.value_at_quantile(0.99) as f64),
+        fmt_ns(h.max() as f64)
+    );
 }
 
 /// "1 ns", "10 ns", "100 ns", "1 µs", … for 10^exp nanoseconds.

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use corelane::{Backpressure, Bus, IngestError, InvalidEvent};
+use corelane::{Backpressure, Bus, IngestError, InvalidEvent, Producer};
 use corelane_adapters::FsyncPolicy;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 
 use crate::Failure;
-use crate::store::{AdapterKind, open_writable, parse_fsync};
+use crate::store::{AdapterKind, Opened, open_writable, parse_fsync};
 
 /// Options of `corelane pump`.
 #[derive(Debug, clap::Args)]
@@ -46,99 +46,38 @@ enum Line {
     Failed(u64, std::io::Error),
 }
 
+/// What the ingest loop saw.
+#[derive(Default)]
+struct LineCounts {
+    read: u64,
+    ingested: u64,
+    bad: u64,
+    blank: u64,
+}
+
 /// Runs `corelane pump`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let input: Box<dyn Read + Send> = match &args.input {
-        Some(path) => Box::new(
-            std::fs::File::open(path).map_err(|e| format!("--input {}: {e}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdin()),
-    };
+    let input = open_input(&args)?;
     let opened = open_writable(&args.adapter, Some(args.data.clone()), args.fsync)?;
-    let mut builder = Bus::builder().backpressure(Backpressure::block(Duration::from_secs(3600)));
-    if let Some(shards) = args.shards {
-        builder = builder.num_shards(shards);
-    } else if let Some(file) = &opened.file {
-        // An existing store keeps its shard count.
-        let existing = (0..)
-            .take_while(|s| file.config().dir.join(format!("shard-{s:04}")).is_dir())
-            .count();
-        if existing > 0 {
-            builder = builder.num_shards(existing);
-        }
-    }
-    let bus = builder.build_shared(Arc::clone(&opened.adapter))?;
-
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let interrupted = Arc::clone(&interrupted);
-        ctrlc::set_handler(move || {
-            if interrupted.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        })
-        .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
-    }
+    let bus = build_bus(&args, &opened)?;
+    let interrupted = interrupt_on_ctrl_c()?;
     let lines = spawn_reader(input);
-
     let mut producer = bus.producer();
-    let (mut read, mut ingested, mut bad, mut blank) = (0u64, 0u64, 0u64, 0u64);
-    let mut failure: Option<String> = None;
-    loop {
-        if interrupted.load(Ordering::SeqCst) {
-            break;
-        }
-        let line = match lines.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        let (number, text) = match line {
-            Line::Text(n, t) => (n, t),
-            Line::Failed(n, e) => {
-                failure = Some(format!("reading line {n}: {e}"));
-                break;
-            }
-        };
-        read += 1;
-        let trimmed = text.trim_ascii();
-        if trimmed.is_empty() {
-            blank += 1;
-            continue;
-        }
-        match producer.ingest_json(trimmed) {
-            Ok(_) => ingested += 1,
-            Err(IngestError::Invalid {
-                error: InvalidEvent::Json(e),
-                ..
-            }) => {
-                bad += 1;
-                let msg = format!("line {number}: {e}");
-                if args.skip_bad {
-                    eprintln!("corelane: skipped {msg}");
-                } else {
-                    failure = Some(msg);
-                    break;
-                }
-            }
-            Err(IngestError::ShuttingDown(_)) => break,
-            Err(other) => {
-                failure = Some(format!("line {number}: {other}"));
-                break;
-            }
-        }
-    }
+    let (counts, failure) = ingest_lines(&args, &mut producer, &lines, &interrupted);
     drop(producer);
     let stats = bus.shutdown()?;
+    let interrupted = interrupted.load(Ordering::SeqCst);
+    let LineCounts {
+        read,
+        ingested,
+        bad,
+        blank,
+    } = counts;
     eprintln!(
         "corelane pump: read {read} lines, ingested {ingested}, bad {bad}, blank {blank}; written {} failed {}{}",
         stats.written,
         stats.failed.total(),
-        if interrupted.load(Ordering::SeqCst) {
-            " (interrupted)"
-        } else {
-            ""
-        }
+        if interrupted { " (interrupted)" } else { "" }
     );
     if stats.in_flight() != 0 || stats.written + stats.failed.total() != ingested {
         return Err(format!(
@@ -154,11 +93,96 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     if stats.failed.total() > 0 {
         return Err(format!("{} events could not be stored", stats.failed.total()).into());
     }
-    Ok(if interrupted.load(Ordering::SeqCst) {
+    Ok(if interrupted {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn open_input(args: &Args) -> Result<Box<dyn Read + Send>, Failure> {
+    Ok(match &args.input {
+        Some(path) => Box::new(
+            std::fs::File::open(path).map_err(|e| format!("--input {}: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdin()),
+    })
+}
+
+/// A bus that waits (up to an hour) for room rather than refusing a line.
+fn build_bus(args: &Args, opened: &Opened) -> Result<Bus, Failure> {
+    let mut builder = Bus::builder().backpressure(Backpressure::block(Duration::from_secs(3600)));
+    if let Some(shards) = args.shards {
+        builder = builder.num_shards(shards);
+    } else if let Some(file) = &opened.file {
+        // An existing store keeps its shard count.
+        let existing = (0..)
+            .take_while(|s| file.config().dir.join(format!("shard-{s:04}")).is_dir())
+            .count();
+        if existing > 0 {
+            builder = builder.num_shards(existing);
+        }
+    }
+    Ok(builder.build_shared(Arc::clone(&opened.adapter))?)
+}
+
+/// A flag that Ctrl-C sets; a second Ctrl-C while stopping kills the process the usual way.
+fn interrupt_on_ctrl_c() -> Result<Arc<AtomicBool>, Failure> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    Ok(interrupted)
+}
+
+/// Ingests lines until the input ends, Ctrl-C, or a line that stops the pump; returns the
+/// counts and, when the pump stopped on an error, its message.
+fn ingest_lines(
+    args: &Args,
+    producer: &mut Producer,
+    lines: &Receiver<Line>,
+    interrupted: &AtomicBool,
+) -> (LineCounts, Option<String>) {
+    let mut counts = LineCounts::default();
+    // Wake every 50 ms even when stdin blocks, to notice Ctrl-C.
+    while !interrupted.load(Ordering::SeqCst) {
+        let line = match lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let (number, text) = match line {
+            Line::Text(n, t) => (n, t),
+            Line::Failed(n, e) => return (counts, Some(format!("reading line {n}: {e}"))),
+        };
+        counts.read += 1;
+        let trimmed = text.trim_ascii();
+        if trimmed.is_empty() {
+            counts.blank += 1;
+            continue;
+        }
+        match producer.ingest_json(trimmed) {
+            Ok(_) => counts.ingested += 1,
+            Err(IngestError::Invalid {
+                error: InvalidEvent::Json(e),
+                ..
+            }) => {
+                counts.bad += 1;
+                let msg = format!("line {number}: {e}");
+                if !args.skip_bad {
+                    return (counts, Some(msg));
+                }
+                eprintln!("corelane: skipped {msg}");
+            }
+            Err(IngestError::ShuttingDown(_)) => break,
+            Err(other) => return (counts, Some(format!("line {number}: {other}"))),
+        }
+    }
+    (counts, None)
 }
 
 fn spawn_reader(input: Box<dyn Read + Send>) -> Receiver<Line> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use corelane::{ConsumeOrder, ConsumeRequest, Consumer, Cursor, Filter, StartAt};
+use corelane::read::{ConsumeOrder, ConsumeRequest, Consumer, Cursor, Filter, StartAt};
 
 use crate::Failure;
 use crate::output::event_line;

@@ -1,0 +1,482 @@
+//! Configuration: a plain struct, a builder, and validation that names every problem.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::write::ring::RECORD_HEADER_BYTES;
+
+/// Most shards a bus may have.
+pub const MAX_SHARDS: usize = 1024;
+/// Core ids must be below this (the size of a Linux CPU set).
+pub(crate) const MAX_CORE_ID: usize = 1024;
+/// Smallest ring a producer may have towards one shard.
+pub const MIN_RING_CAPACITY_BYTES: usize = 4 * 1024;
+/// Largest ring a producer may have towards one shard.
+pub const MAX_RING_CAPACITY_BYTES: usize = 1 << 30;
+
+/// Everything a bus can be told. Build one with [`Config::builder`] (which validates) or
+/// start from [`Config::default`] and call [`Config::validate`].
+///
+/// Memory: every producer owns one ring per shard, so a bus with `P` producers holds
+/// `P × num_shards × ring_capacity_bytes` bytes of rings, plus up to
+/// `num_shards × max_inflight_batches` batch buffers.
+///
+/// Its JSON form (the C ABI's and the CLI's configuration, see [`BusJson`]) is derived
+/// from this struct: the same names, durations as integers with the unit in the key
+/// (`adapter_timeout_ms`), unknown keys refused, absent keys at their defaults.
+///
+/// [`BusJson`]: crate::config::BusJson
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Number of shards, each with its own thread. Default: the number of cores this
+    /// process may run on. Range 1..=1024.
+    pub num_shards: usize,
+    /// Which core each shard thread is pinned to. Default: [`CorePlan::Spread`].
+    pub cores: CorePlan,
+    /// Core the I/O thread is pinned to (below 1024, the size of a Linux CPU set).
+    /// Default: `None`, unpinned.
+    pub io_core: Option<usize>,
+    /// Capacity of each producer→shard ring in bytes. A power of two,
+    /// 4 KiB..=1 GiB. Default: 64 KiB.
+    pub ring_capacity_bytes: usize,
+    /// Largest event payload accepted, in bytes. 1..=`ring_capacity_bytes - 4` (each
+    /// record in a ring carries a 4-byte length). Default: 16 KiB; the builder lowers
+    /// that default to a quarter of `ring_capacity_bytes` for smaller rings (a value set
+    /// explicitly is kept and validated).
+    pub max_event_bytes: usize,
+    /// What an ingest does when its ring is full. Default: [`Backpressure::Fail`].
+    pub backpressure: Backpressure,
+    /// When a shard seals the batch it is filling. Default: [`BatchConfig::default`].
+    pub batch: BatchConfig,
+    /// How shard threads wait when their rings are empty. Default:
+    /// [`WaitStrategy::Backoff`].
+    pub wait_strategy: WaitStrategy,
+    /// Deadline of each adapter call. 1 ms..=1 h. Default: 5 s.
+    #[serde(rename = "adapter_timeout_ms", with = "crate::config::millis")]
+    pub adapter_timeout: Duration,
+    /// Retries of a batch after a retryable adapter error (attempts = retries + 1).
+    /// 0..=1000. Default: 5.
+    pub adapter_retries: u32,
+    /// Delay before the first retry; doubles per attempt, with jitter. 1 ms..=1 min.
+    /// Default: 100 ms.
+    #[serde(rename = "retry_backoff_initial_ms", with = "crate::config::millis")]
+    pub retry_backoff_initial: Duration,
+    /// Cap on the retry delay. At least `retry_backoff_initial`, at most 10 min.
+    /// Default: 5 s.
+    #[serde(rename = "retry_backoff_max_ms", with = "crate::config::millis")]
+    pub retry_backoff_max: Duration,
+    /// Batch buffers one shard may have sealed and not yet written. When all are in
+    /// flight the shard stops draining its rings and producers see backpressure.
+    /// 1..=65536. Default: 64.
+    pub max_inflight_batches: usize,
+    /// How long `shutdown()` and `Drop` wait for producers, shard threads and the
+    /// adapter before giving up (threads still running are then detached).
+    /// 1 ms..=1 h. Default: 30 s.
+    #[serde(rename = "shutdown_timeout_ms", with = "crate::config::millis")]
+    pub shutdown_timeout: Duration,
+    /// File holding the producer nonce (the first part of every dedup id). `None`: a
+    /// random nonce per bus. With a path, the nonce is read from the file, or created
+    /// and stored there, so dedup ids survive restarts. Default: `None`.
+    pub producer_nonce_path: Option<PathBuf>,
+}
+
+/// Which core each shard thread is pinned to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CorePlan {
+    /// Shard `i` on the `i mod n`-th of the `n` cores this process may use.
+    #[default]
+    Spread,
+    /// Do not pin.
+    Disabled,
+    /// Shard `i` on core `cores[i mod cores.len()]` (core ids as the OS numbers them,
+    /// below 1024, the size of a Linux CPU set).
+    Cores(Vec<usize>),
+}
+
+/// What an ingest does when the ring to its shard has no room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backpressure {
+    /// Refuse at once and hand the event back (`IngestError::Full`).
+    #[default]
+    Fail,
+    /// Drop the new event, count it, and hand it back (`IngestError::Dropped`).
+    DropNewest,
+    /// Wait for room up to `timeout`, then refuse (`IngestError::TimedOut`).
+    Block {
+        /// How long to wait for room. 1 µs..=1 h.
+        timeout: Duration,
+    },
+    /// While the ring is filled above `high_water_pct` percent, keep exactly one event
+    /// in `keep_one_in` and refuse the rest as `IngestError::SampledOut`; an event that
+    /// is kept but finds the ring full is refused as `Full`.
+    Sample {
+        /// Keep one event in this many. 2..=1_000_000.
+        keep_one_in: u32,
+        /// Fill level, in percent of the ring, above which sampling starts. 1..=100.
+        high_water_pct: u8,
+    },
+}
+
+impl Backpressure {
+    /// `Sample` keeping one in `keep_one_in` above half a ring.
+    pub fn sample(keep_one_in: u32) -> Self {
+        Backpressure::Sample {
+            keep_one_in,
+            high_water_pct: 50,
+        }
+    }
+
+    /// `Block` with the given timeout.
+    pub fn block(timeout: Duration) -> Self {
+        Backpressure::Block { timeout }
+    }
+}
+
+/// When a shard seals its open batch and hands it to the I/O thread: when it holds
+/// `max_events` events, when it holds `max_bytes` payload bytes, or when its oldest event
+/// is `max_delay` old — whichever comes first. `max_delay` of zero seals at the end of
+/// every drain pass ("whatever was waiting goes out together").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Events per batch at most. 1..=1_048_576.
+    pub max_events: usize,
+    /// Payload bytes per batch at most (a single larger event still forms a batch of
+    /// one). 1..=1 GiB.
+    pub max_bytes: usize,
+    /// Age of the oldest event at which the batch is sealed. 0..=60 s.
+    pub max_delay: Duration,
+}
+
+impl Default for BatchConfig {
+    /// 1,024 events, 1 MiB, 1 ms.
+    fn default() -> Self {
+        BatchConfig {
+            max_events: 1024,
+            max_bytes: 1 << 20,
+            max_delay: Duration::from_millis(1),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// Seal at the end of every drain pass: 256 events, 256 KiB, no delay.
+    pub fn low_latency() -> Self {
+        BatchConfig {
+            max_events: 256,
+            max_bytes: 256 << 10,
+            max_delay: Duration::ZERO,
+        }
+    }
+
+    /// Fill big batches: 8,192 events, 4 MiB, 5 ms.
+    pub fn high_throughput() -> Self {
+        BatchConfig {
+            max_events: 8192,
+            max_bytes: 4 << 20,
+            max_delay: Duration::from_millis(5),
+        }
+    }
+}
+
+/// How a shard thread waits when its rings are empty. In JSON: `"busy_spin"`,
+/// `"spin_then_yield"`, `"backoff"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitStrategy {
+    /// Spin without pause: lowest latency; the thread burns its core. The I/O thread
+    /// spins too, yielding between checks when idle (give it a core, or share one with
+    /// a thread that blocks).
+    BusySpin,
+    /// Spin a little, then `yield` to the scheduler between checks.
+    SpinThenYield,
+    /// Spin, then yield, then sleep in growing steps (50 µs up to 1 ms). Gentle on
+    /// machines with few cores; adds up to a millisecond of latency after idle periods.
+    #[default]
+    Backoff,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            num_shards: available_cores(),
+            cores: CorePlan::Spread,
+            io_core: None,
+            ring_capacity_bytes: 64 << 10,
+            max_event_bytes: 16 << 10,
+            backpressure: Backpressure::Fail,
+            batch: BatchConfig::default(),
+            wait_strategy: WaitStrategy::Backoff,
+            adapter_timeout: Duration::from_secs(5),
+            adapter_retries: 5,
+            retry_backoff_initial: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(5),
+            max_inflight_batches: 64,
+            shutdown_timeout: Duration::from_secs(30),
+            producer_nonce_path: None,
+        }
+    }
+}
+
+/// Cores this process may run on (at least 1).
+pub(crate) fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Config {
+    /// Checks every field; the error lists every problem found, each with its field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Problems::default();
+        self.validate_threads(&mut p);
+        self.validate_rings(&mut p);
+        self.validate_backpressure(&mut p);
+        self.validate_batch(&mut p);
+        self.validate_timing(&mut p);
+        self.validate_nonce(&mut p);
+        p.into_result()
+    }
+
+    /// Shards and where their threads and the I/O thread run.
+    fn validate_threads(&self, p: &mut Problems) {
+        if self.num_shards == 0 || self.num_shards > MAX_SHARDS {
+            p.add(
+                "num_shards",
+                format!("{} is outside 1..={MAX_SHARDS}", self.num_shards),
+            );
+        }
+        if let CorePlan::Cores(cores) = &self.cores {
+            if cores.is_empty() {
+                p.add("cores", "an explicit core list must not be empty".into());
+            }
+            if let Some(bad) = cores.iter().find(|&&c| c >= MAX_CORE_ID) {
+                p.add(
+                    "cores",
+                    format!("core id {bad} is outside 0..{MAX_CORE_ID} (the size of a CPU set)"),
+                );
+            }
+        }
+        if let Some(core) = self.io_core
+            && core >= MAX_CORE_ID
+        {
+            p.add(
+                "io_core",
+                format!("core id {core} is outside 0..{MAX_CORE_ID} (the size of a CPU set)"),
+            );
+        }
+    }
+
+    /// Ring sizes and the largest event they can frame.
+    fn validate_rings(&self, p: &mut Problems) {
+        let ring = self.ring_capacity_bytes;
+        let ring_valid = if !ring.is_power_of_two() {
+            p.add(
+                "ring_capacity_bytes",
+                format!("{ring} is not a power of two"),
+            );
+            false
+        } else if !(MIN_RING_CAPACITY_BYTES..=MAX_RING_CAPACITY_BYTES).contains(&ring) {
+            p.add(
+                "ring_capacity_bytes",
+                format!("{ring} is outside {MIN_RING_CAPACITY_BYTES}..={MAX_RING_CAPACITY_BYTES}"),
+            );
+            false
+        } else {
+            true
+        };
+        // Against an invalid ring the bound would only repeat the ring's problem.
+        let max_event = ring.saturating_sub(RECORD_HEADER_BYTES);
+        if self.max_event_bytes == 0 || (ring_valid && self.max_event_bytes > max_event) {
+            p.add(
+                "max_event_bytes",
+                format!(
+                    "{} is outside 1..={max_event} (ring_capacity_bytes {ring} minus the \
+                     {RECORD_HEADER_BYTES}-byte record header)",
+                    self.max_event_bytes
+                ),
+            );
+        }
+    }
+
+    /// The full-ring policy's parameters.
+    fn validate_backpressure(&self, p: &mut Problems) {
+        match self.backpressure {
+            Backpressure::Fail | Backpressure::DropNewest => {}
+            Backpressure::Block { timeout } => {
+                if timeout < Duration::from_micros(1) || timeout > Duration::from_secs(3600) {
+                    p.add(
+                        "backpressure.timeout",
+                        format!("{timeout:?} is outside 1µs..=1h"),
+                    );
+                }
+            }
+            Backpressure::Sample {
+                keep_one_in,
+                high_water_pct,
+            } => {
+                if !(2..=1_000_000).contains(&keep_one_in) {
+                    p.add(
+                        "backpressure.keep_one_in",
+                        format!("{keep_one_in} is outside 2..=1000000"),
+                    );
+                }
+                if !(1..=100).contains(&high_water_pct) {
+                    p.add(
+                        "backpressure.high_water_pct",
+                        format!("{high_water_pct} is outside 1..=100"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sealing limits.
+    fn validate_batch(&self, p: &mut Problems) {
+        if !(1..=1 << 20).contains(&self.batch.max_events) {
+            p.add(
+                "batch.max_events",
+                format!("{} is outside 1..=1048576", self.batch.max_events),
+            );
+        }
+        if !(1..=1 << 30).contains(&self.batch.max_bytes) {
+            p.add(
+                "batch.max_bytes",
+                format!("{} is outside 1..=1073741824", self.batch.max_bytes),
+            );
+        }
+        if self.batch.max_delay > Duration::from_secs(60) {
+            p.add(
+                "batch.max_delay",
+                format!("{:?} is longer than 60s", self.batch.max_delay),
+            );
+        }
+    }
+
+    /// Adapter deadlines, retries, in-flight batches, shutdown.
+    fn validate_timing(&self, p: &mut Problems) {
+        check_range(
+            p,
+            "adapter_timeout",
+            self.adapter_timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+        );
+        if self.adapter_retries > 1000 {
+            p.add(
+                "adapter_retries",
+                format!("{} is more than 1000", self.adapter_retries),
+            );
+        }
+        check_range(
+            p,
+            "retry_backoff_initial",
+            self.retry_backoff_initial,
+            Duration::from_millis(1),
+            Duration::from_secs(60),
+        );
+        if self.retry_backoff_max < self.retry_backoff_initial
+            || self.retry_backoff_max > Duration::from_secs(600)
+        {
+            p.add(
+                "retry_backoff_max",
+                format!(
+                    "{:?} is outside retry_backoff_initial ({:?})..=600s",
+                    self.retry_backoff_max, self.retry_backoff_initial
+                ),
+            );
+        }
+        if !(1..=65536).contains(&self.max_inflight_batches) {
+            p.add(
+                "max_inflight_batches",
+                format!("{} is outside 1..=65536", self.max_inflight_batches),
+            );
+        }
+        check_range(
+            p,
+            "shutdown_timeout",
+            self.shutdown_timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+        );
+    }
+
+    /// The nonce file path.
+    fn validate_nonce(&self, p: &mut Problems) {
+        if let Some(path) = &self.producer_nonce_path
+            && path.as_os_str().is_empty()
+        {
+            p.add("producer_nonce_path", "the path is empty".into());
+        }
+    }
+}
+
+fn check_range(p: &mut Problems, field: &'static str, v: Duration, min: Duration, max: Duration) {
+    if v < min || v > max {
+        p.add(field, format!("{v:?} is outside {min:?}..={max:?}"));
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<FieldProblem>);
+
+impl Problems {
+    fn add(&mut self, field: &'static str, message: String) {
+        self.0.push(FieldProblem { field, message });
+    }
+
+    fn into_result(self) -> Result<(), ConfigError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems: self.0 })
+        }
+    }
+}
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field's name as it appears in [`Config`] (`batch.max_events`).
+    pub field: &'static str,
+    /// What is wrong with its value.
+    pub message: String,
+}
+
+/// Every problem [`Config::validate`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    problems: Vec<FieldProblem>,
+}
+
+impl ConfigError {
+    pub(crate) fn from_problems(problems: Vec<FieldProblem>) -> Self {
+        ConfigError { problems }
+    }
+
+    /// The problems, in field order.
+    pub fn problems(&self) -> &[FieldProblem] {
+        &self.problems
+    }
+
+    /// True when `field` is among the invalid fields.
+    pub fn mentions(&self, field: &str) -> bool {
+        self.problems.iter().any(|p| p.field == field)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid configuration: ")?;
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", p.field, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}

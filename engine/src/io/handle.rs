@@ -1,0 +1,122 @@
+//! The bus's end of the I/O thread: flush waits, the adapter's flush, and the join.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use corelane_io::AdapterError;
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+
+use super::link::Shared;
+use super::{Control, IoOutcome, ShardIoCounters};
+
+/// The controlling end of the I/O thread, held by the bus.
+pub(crate) struct IoHandle {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) ctrl: Sender<Control>,
+    pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for IoHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoHandle")
+            .field("shards", &self.shared.counters.len())
+            .field("done", &self.shared.done.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl IoHandle {
+    /// Counters of `shard`.
+    pub(crate) fn counters(&self, shard: u32) -> &ShardIoCounters {
+        &self.shared.counters[shard as usize]
+    }
+
+    /// Waits until every shard's queue has passed flush marker `ticket`, or `deadline`.
+    /// On timeout returns the shards that had not.
+    pub(crate) fn wait_flushed(&self, ticket: u64, deadline: Instant) -> Result<(), Vec<u32>> {
+        let lagging = || -> Vec<u32> {
+            self.shared
+                .counters
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.flushed_ticket() < ticket)
+                .map(|(s, _)| s as u32)
+                .collect()
+        };
+        let mut progress = self.shared.progress.lock();
+        loop {
+            let behind = lagging();
+            if behind.is_empty() {
+                return Ok(());
+            }
+            if self.shared.done.load(Ordering::Acquire) {
+                return Err(behind);
+            }
+            if self
+                .shared
+                .progressed
+                .wait_until(&mut progress, deadline)
+                .timed_out()
+            {
+                let behind = lagging();
+                return if behind.is_empty() {
+                    Ok(())
+                } else {
+                    Err(behind)
+                };
+            }
+        }
+    }
+
+    /// Runs the adapter's `flush` on the I/O thread (after the batches already queued
+    /// there are attempted) and waits for its result until `deadline`.
+    pub(crate) fn flush_adapter(&self, deadline: Instant) -> Result<(), AdapterError> {
+        let (reply, result) = crossbeam_channel::bounded(1);
+        self.ctrl
+            .send(Control::FlushAdapter { deadline, reply })
+            .map_err(|_| AdapterError::shutdown("the I/O thread has exited"))?;
+        self.shared.wake.wake();
+        match result.recv_deadline(deadline) {
+            Ok(r) => r,
+            Err(_) if self.shared.done.load(Ordering::Acquire) => {
+                Err(AdapterError::shutdown("the I/O thread has exited"))
+            }
+            Err(_) => Err(AdapterError::timeout(
+                "the adapter flush did not finish before the deadline",
+            )),
+        }
+    }
+
+    /// True once the thread has finished (every shard closed and the adapter shut down).
+    pub(crate) fn is_done(&self) -> bool {
+        self.shared.done.load(Ordering::Acquire)
+    }
+
+    /// Waits until the thread has finished, then joins it. Returns `None` if `deadline`
+    /// passed first; the thread is then left running (detached on drop).
+    pub(crate) fn join(&self, deadline: Instant) -> Option<IoOutcome> {
+        {
+            let mut progress = self.shared.progress.lock();
+            while !self.shared.done.load(Ordering::Acquire) {
+                if self
+                    .shared
+                    .progressed
+                    .wait_until(&mut progress, deadline)
+                    .timed_out()
+                    && !self.shared.done.load(Ordering::Acquire)
+                {
+                    return None;
+                }
+            }
+        }
+        if let Some(handle) = self.thread.lock().take()
+            && handle.join().is_err()
+        {
+            tracing::error!("corelane I/O thread panicked");
+        }
+        self.shared.outcome.lock().take()
+    }
+}

@@ -1,0 +1,373 @@
+//! A shard thread: drains its rings, numbers and stamps events, seals batches.
+//!
+//! Each pass visits every ring once (starting one further each pass, so no producer is
+//! always first), moves the complete records it finds into the open batch, stamps each
+//! with the next sequence number and an insertion timestamp, and seals the batch when it
+//! reaches `max_events` or `max_bytes`, or at the end of the pass once its oldest event is
+//! `max_delay` old. Sealed batches go to the I/O thread without blocking: when the
+//! hand-off is full or every batch buffer is in flight, the shard stops draining and its
+//! rings fill, which is how a slow backend turns into backpressure at the producers.
+//! Nothing here waits on a backend.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use corelane_io::Batch;
+
+use crossbeam_channel::Receiver;
+
+use crate::clock::Clock;
+use crate::io::{ShardLink, ShardMsg};
+use crate::shard::pinning::{Pinning, pin_current};
+use crate::shard::seal::SealRules;
+use crate::shared::BusShared;
+use crate::wait::Ladder;
+use crate::write::ring::RingReader;
+
+/// Everything a shard thread starts with.
+pub(crate) struct ShardSetup {
+    pub(crate) shard: u32,
+    pub(crate) link: ShardLink,
+    pub(crate) inbox: Receiver<RingReader>,
+    pub(crate) next_sequence: u64,
+    pub(crate) last_ts: u64,
+    pub(crate) core: Option<usize>,
+    pub(crate) clock: Clock,
+    pub(crate) bus: Arc<BusShared>,
+}
+
+struct ShardWorker {
+    shard: u32,
+    link: ShardLink,
+    inbox: Receiver<RingReader>,
+    bus: Arc<BusShared>,
+    rings: Vec<RingReader>,
+    /// Ring visited first in the next pass.
+    next_ring: usize,
+    open: Option<Batch>,
+    opened_at: Option<Instant>,
+    /// When the last drain pass read the clock.
+    pass_started: Instant,
+    /// An empty batch buffer kept for the next batch.
+    spare: Option<Batch>,
+    allocated: usize,
+    outbox: VecDeque<ShardMsg>,
+    next_sequence: u64,
+    last_ts: u64,
+    nonce: u64,
+    rules: SealRules,
+    max_inflight: usize,
+    clock: Clock,
+    /// Highest flush ticket seen, and whether its marker is still owed.
+    flush_ticket: u64,
+    flush_owed: bool,
+    ring_fill_peak: u64,
+}
+
+/// Runs a shard thread to completion.
+pub(crate) fn run_shard(setup: ShardSetup) {
+    let pinning = pin_current(setup.core, setup.shard);
+    let state = &setup.bus.shard_states[setup.shard as usize];
+    state.pinning.store(pinning.encode(), Ordering::Relaxed);
+    debug_assert!(matches!(
+        Pinning::decode(state.pinning.load(Ordering::Relaxed)),
+        Pinning::Core(_) | Pinning::Failed(_) | Pinning::Disabled
+    ));
+    ShardWorker::new(setup).run();
+}
+
+impl ShardWorker {
+    /// A worker from its setup: the shard's link to the I/O thread, the inbox of new
+    /// producers' rings, where numbering continues, and the bus state it reads (signals,
+    /// its published state, the configuration). It starts no thread, so tests drive it
+    /// pass by pass.
+    fn new(setup: ShardSetup) -> ShardWorker {
+        let config = &setup.bus.config;
+        ShardWorker {
+            shard: setup.shard,
+            rules: SealRules::new(config.batch),
+            max_inflight: config.max_inflight_batches,
+            nonce: setup.bus.nonce,
+            outbox: VecDeque::with_capacity(config.max_inflight_batches + 8),
+            link: setup.link,
+            inbox: setup.inbox,
+            rings: Vec::new(),
+            next_ring: 0,
+            open: None,
+            opened_at: None,
+            pass_started: Instant::now(),
+            spare: None,
+            allocated: 0,
+            next_sequence: setup.next_sequence,
+            last_ts: setup.last_ts,
+            clock: setup.clock,
+            flush_ticket: 0,
+            flush_owed: false,
+            ring_fill_peak: 0,
+            bus: setup.bus,
+        }
+    }
+}
+
+impl ShardWorker {
+    fn run(&mut self) {
+        let mut idler = Ladder::for_shard(self.bus.config.wait_strategy);
+        loop {
+            self.attach_rings();
+            self.check_flush();
+            let moved = self.drain_pass();
+            self.seal_if_due();
+            self.complete_flush();
+            self.send_outbox();
+            if moved > 0 {
+                idler.reset();
+                continue;
+            }
+            if self.bus.signals.stop.load(Ordering::Acquire) {
+                break;
+            }
+            idler.wait(self.time_to_seal());
+        }
+        self.drain_to_end(&mut idler);
+        self.bus.shard_states[self.shard as usize]
+            .exited
+            .store(true, Ordering::Release);
+    }
+
+    /// After the stop signal: no producer can write any more (the coordinator waited for
+    /// every one to leave its ingest), so drain every ring to empty, seal, hand off, and
+    /// tell the I/O thread this shard is done.
+    fn drain_to_end(&mut self, idler: &mut Ladder) {
+        loop {
+            self.attach_rings();
+            self.check_flush();
+            let moved = self.drain_pass();
+            let rings_empty = self.rings.iter().all(|r| r.readable() == 0);
+            if rings_empty {
+                self.seal();
+            }
+            self.complete_flush();
+            self.send_outbox();
+            if rings_empty && self.open.is_none() && self.outbox.is_empty() && !self.flush_owed {
+                break;
+            }
+            if moved == 0 {
+                idler.wait(Some(Duration::from_millis(1)));
+            } else {
+                idler.reset();
+            }
+        }
+        self.rings.clear();
+        let mut msg = ShardMsg::Closed;
+        while let Err(back) = self.link.try_submit(msg) {
+            msg = back;
+            if self.link.io_exited() {
+                break;
+            }
+            idler.wait(Some(Duration::from_millis(1)));
+        }
+    }
+
+    /// Takes rings of newly registered producers.
+    fn attach_rings(&mut self) {
+        let before = self.rings.len();
+        while let Ok(ring) = self.inbox.try_recv() {
+            self.rings.push(ring);
+        }
+        if self.rings.len() != before {
+            self.publish_ring_count();
+        }
+    }
+
+    /// Frees rings whose producer is gone and which are empty.
+    fn retire_finished_rings(&mut self) {
+        self.rings.retain(|r| !r.is_finished());
+        self.publish_ring_count();
+    }
+
+    fn publish_ring_count(&self) {
+        self.bus.shard_states[self.shard as usize]
+            .rings
+            .store(self.rings.len() as u64, Ordering::Relaxed);
+    }
+
+    /// A flush was requested: note how far each ring must be drained to cover every
+    /// event accepted before the request.
+    fn check_flush(&mut self) {
+        let ticket = self.bus.signals.flush_ticket.load(Ordering::Acquire);
+        if ticket <= self.flush_ticket {
+            return;
+        }
+        // Rings registered before the request are in the inbox by now: registration
+        // happens before a producer's first ingest.
+        self.attach_rings();
+        for ring in &mut self.rings {
+            ring.flush_target = ring.consumed + ring.readable() as u64;
+        }
+        self.flush_ticket = ticket;
+        self.flush_owed = true;
+    }
+
+    /// Once every ring is drained past its flush target, seals and queues the marker.
+    fn complete_flush(&mut self) {
+        if !self.flush_owed || self.rings.iter().any(|r| r.consumed < r.flush_target) {
+            return;
+        }
+        self.seal();
+        // A later ticket covers an earlier one: replace a marker still waiting here.
+        if let Some(ShardMsg::FlushMarker(t)) = self.outbox.back_mut() {
+            *t = self.flush_ticket;
+        } else {
+            self.outbox
+                .push_back(ShardMsg::FlushMarker(self.flush_ticket));
+        }
+        self.flush_owed = false;
+    }
+
+    /// One visit of every ring. Returns the number of events moved.
+    fn drain_pass(&mut self) -> usize {
+        let count = self.rings.len();
+        if count == 0 {
+            if self.opened_at.is_some() {
+                self.pass_started = Instant::now();
+            }
+            return 0;
+        }
+        let (now, now_ns) = self.clock.now();
+        let start = self.next_ring % count;
+        self.next_ring = start + 1;
+        let mut moved = 0;
+        let mut fill = 0usize;
+        let mut finished = false;
+        for i in 0..count {
+            let index = (start + i) % count;
+            let readable = self.rings[index].readable();
+            fill = fill.max(readable);
+            if readable == 0 {
+                // A ring whose producer is gone is freed on the pass that finds it
+                // empty, so rings of exited threads never pile up under traffic.
+                finished |= self.rings[index].is_finished();
+                continue;
+            }
+            if self.open.is_none() && !self.open_batch() {
+                break; // every buffer in flight: leave the records in the rings
+            }
+            let batch = self.open.as_mut().expect("opened above");
+            let was_empty = batch.is_empty();
+            let rules = self.rules;
+            let last_ts = &mut self.last_ts;
+            let mut no_room = false;
+            let took = self.rings[index].drain(|first, second| {
+                let len = first.len() + second.len();
+                if !rules.has_room(batch.len(), batch.payload_bytes(), len) {
+                    no_room = true;
+                    return false;
+                }
+                let ts = now_ns.max(*last_ts + 1);
+                *last_ts = ts;
+                batch.push_parts(ts, first, second);
+                true
+            });
+            moved += took;
+            if was_empty && took > 0 {
+                self.opened_at = Some(now);
+            }
+            if no_room || rules.is_full(batch.len(), batch.payload_bytes()) {
+                self.seal();
+            }
+        }
+        self.pass_started = now;
+        self.publish_fill(fill as u64);
+        if finished {
+            self.retire_finished_rings();
+        }
+        moved
+    }
+
+    fn publish_fill(&mut self, fill: u64) {
+        let state = &self.bus.shard_states[self.shard as usize];
+        state.ring_fill_bytes.store(fill, Ordering::Relaxed);
+        if fill > self.ring_fill_peak {
+            self.ring_fill_peak = fill;
+            state.ring_fill_peak_bytes.store(fill, Ordering::Relaxed);
+        }
+    }
+
+    /// Gets an empty batch buffer: the spare, a recycled one, or a new one while under
+    /// `max_inflight_batches`. False when every buffer is in flight.
+    fn open_batch(&mut self) -> bool {
+        let batch = self
+            .spare
+            .take()
+            .or_else(|| self.link.recycled())
+            .or_else(|| {
+                (self.allocated < self.max_inflight).then(|| {
+                    self.allocated += 1;
+                    let limits = self.rules.limits();
+                    Batch::with_capacity(
+                        limits.max_events.min(4096),
+                        limits.max_bytes.min(256 << 10),
+                    )
+                })
+            });
+        match batch {
+            Some(mut batch) => {
+                batch.reset(self.shard, self.next_sequence, self.nonce);
+                self.open = Some(batch);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Seals the open batch (if it holds anything) into the outbox.
+    fn seal(&mut self) {
+        let Some(batch) = self.open.take() else {
+            return;
+        };
+        self.opened_at = None;
+        if batch.is_empty() {
+            self.spare = Some(batch);
+            return;
+        }
+        self.next_sequence = batch.seq_end();
+        let state = &self.bus.shard_states[self.shard as usize];
+        state
+            .next_sequence
+            .store(self.next_sequence, Ordering::Relaxed);
+        crate::stats::bump(&state.batches_sealed);
+        self.outbox.push_back(ShardMsg::Batch(batch));
+    }
+
+    /// Seals the open batch if its oldest event had waited `max_delay` when the last
+    /// pass started (one clock reading per pass serves timestamps and ages alike).
+    fn seal_if_due(&mut self) {
+        if let Some(opened) = self.opened_at
+            && self.rules.is_due(opened, self.pass_started)
+        {
+            self.seal();
+        }
+    }
+
+    /// How long the thread may sleep before the open batch is due.
+    fn time_to_seal(&self) -> Option<Duration> {
+        self.opened_at
+            .map(|at| self.rules.time_left(at, Instant::now()))
+    }
+
+    /// Hands queued messages to the I/O thread, in order, until it refuses one.
+    fn send_outbox(&mut self) {
+        while let Some(msg) = self.outbox.pop_front() {
+            if let Err(msg) = self.link.try_submit(msg) {
+                self.outbox.push_front(msg);
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

@@ -1,0 +1,393 @@
+//! Producers: the only writers of their rings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Backpressure;
+use crate::epoch::{Barrier, Epoch, ProducerPin};
+use crate::error::{IngestError, InvalidEvent, RefusalReason};
+use crate::shared::{BusShared, ProducerSlot};
+use crate::stats::{ProducerCounters, bump};
+use crate::wait::Ladder;
+use crate::write::event::{AsRawEvent, Event, validate_json};
+use crate::write::ring::RingWriter;
+use crate::write::routing::{Route, routing_hash, shard_for_hash};
+
+/// The sleep step of a producer waiting for room under `Backpressure::Block`.
+const ROOM_SLEEP: Duration = Duration::from_micros(20);
+
+/// Leaves the epoch pin when dropped, on return or unwind alike.
+struct PinGuard<'a> {
+    pin: &'a ProducerPin,
+    word: u64,
+}
+
+impl Drop for PinGuard<'_> {
+    fn drop(&mut self) {
+        self.pin.exit(self.word);
+    }
+}
+
+/// What an accepted ingest tells the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The shard the event went to.
+    pub shard: u32,
+    /// How many events this producer had sent to that shard before this one: events of
+    /// one producer to one shard are stored in this order.
+    pub producer_seq: u64,
+}
+
+/// The outcome of an `ingest_batch`: how many went in, and each refusal with its index.
+#[derive(Debug)]
+pub struct BatchOutcome<E> {
+    /// Events accepted.
+    pub accepted: usize,
+    /// Refused events with their position in the input, in input order.
+    pub refused: Vec<(usize, IngestError<E>)>,
+}
+
+/// Why the fast path refused, before the event is attached. Kept small: it travels in
+/// the fast path's return value.
+#[derive(Debug)]
+enum Refusal {
+    Full { shard: u32 },
+    Dropped { shard: u32 },
+    SampledOut { shard: u32 },
+    TimedOut { shard: u32, waited: Duration },
+    ShuttingDown,
+    TooLarge { len: usize, max: usize },
+    NoSuchShard { shard: u32, num_shards: u32 },
+}
+
+impl Refusal {
+    fn reason(&self) -> RefusalReason {
+        match self {
+            Refusal::Full { .. } => RefusalReason::Full,
+            Refusal::Dropped { .. } => RefusalReason::Dropped,
+            Refusal::SampledOut { .. } => RefusalReason::SampledOut,
+            Refusal::TimedOut { .. } => RefusalReason::TimedOut,
+            Refusal::ShuttingDown => RefusalReason::ShuttingDown,
+            Refusal::TooLarge { .. } => RefusalReason::TooLarge,
+            Refusal::NoSuchShard { .. } => RefusalReason::Invalid,
+        }
+    }
+
+    fn attach<E>(self, event: E) -> IngestError<E> {
+        match self {
+            Refusal::Full { shard } => IngestError::Full { event, shard },
+            Refusal::Dropped { shard } => IngestError::Dropped { event, shard },
+            Refusal::SampledOut { shard } => IngestError::SampledOut { event, shard },
+            Refusal::TimedOut { shard, waited } => IngestError::TimedOut {
+                event,
+                shard,
+                waited,
+            },
+            Refusal::ShuttingDown => IngestError::ShuttingDown(event),
+            Refusal::TooLarge { len, max } => IngestError::TooLarge { event, len, max },
+            Refusal::NoSuchShard { shard, num_shards } => IngestError::Invalid {
+                event,
+                error: InvalidEvent::NoSuchShard { shard, num_shards },
+            },
+        }
+    }
+}
+
+/// Puts events into the bus: owns one ring per shard and is their only writer.
+///
+/// `Send` but not `Sync`: move it to the thread that produces, or use
+/// [`Bus::ingest`](crate::Bus::ingest), which keeps one per thread. Events of one
+/// producer to one shard are stored in the order they were ingested.
+///
+/// An ingest copies the payload once into the ring and allocates nothing. It costs a
+/// relaxed store and a compiler fence to announce itself, one load of the bus epoch, the
+/// copy, and one release store to publish the record.
+///
+/// Dropping a producer retires it: the shard threads drain what it wrote, then free its
+/// rings.
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<corelane::Producer>();
+/// ```
+pub struct Producer {
+    rings: Box<[RingWriter]>,
+    slot: Arc<ProducerSlot>,
+    bus: Arc<BusShared>,
+    seen_epoch: u64,
+    num_shards: u32,
+    max_event_bytes: usize,
+    backpressure: Backpressure,
+    high_water_bytes: usize,
+    barrier: Barrier,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("bus", &self.bus.id)
+            .field("shards", &self.num_shards)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// Registers a new producer with `bus`: a slot in its registry and one ring per shard.
+    pub(crate) fn register(bus: &Arc<BusShared>) -> Producer {
+        let slot = Arc::new(ProducerSlot {
+            pin: ProducerPin::new(),
+            counters: ProducerCounters::new(bus.num_shards as usize),
+        });
+        let rings = bus.register_producer(&slot);
+        Producer::new(Arc::clone(bus), slot, rings)
+    }
+
+    fn new(bus: Arc<BusShared>, slot: Arc<ProducerSlot>, rings: Vec<RingWriter>) -> Self {
+        let config = &bus.config;
+        let high_water_bytes = match config.backpressure {
+            Backpressure::Sample { high_water_pct, .. } => {
+                config.ring_capacity_bytes * usize::from(high_water_pct) / 100
+            }
+            _ => usize::MAX,
+        };
+        Producer {
+            rings: rings.into_boxed_slice(),
+            seen_epoch: bus.epoch.load(),
+            num_shards: bus.num_shards,
+            max_event_bytes: config.max_event_bytes,
+            backpressure: config.backpressure,
+            high_water_bytes,
+            barrier: bus.barrier,
+            slot,
+            bus,
+        }
+    }
+
+    /// The id of the bus this producer writes to.
+    pub(crate) fn bus_id(&self) -> u64 {
+        self.bus.id
+    }
+
+    /// True once the bus is closed: every ingest would be refused.
+    pub(crate) fn bus_closed(&self) -> bool {
+        Epoch::is_closed(self.bus.epoch.load())
+    }
+
+    /// Ingests a JSON [`Event`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corelane::{Bus, Event};
+    /// use corelane::adapters::MemoryAdapter;
+    ///
+    /// let bus = Bus::builder().num_shards(1).build(MemoryAdapter::new()).unwrap();
+    /// let mut producer = bus.producer();
+    /// let receipt = producer.ingest(Event::from_str(r#"{"px":1}"#).unwrap()).unwrap();
+    /// assert_eq!(receipt.shard, 0);
+    /// ```
+    #[inline]
+    pub fn ingest(&mut self, event: Event) -> Result<Receipt, IngestError<Event>> {
+        self.ingest_raw(event)
+    }
+
+    /// Ingests raw bytes (or anything [`AsRawEvent`]) without validation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corelane::{Bus, IngestError, RawEvent};
+    /// use corelane::adapters::MemoryAdapter;
+    ///
+    /// let bus = Bus::builder().num_shards(4).build(MemoryAdapter::new()).unwrap();
+    /// let mut producer = bus.producer();
+    /// producer.ingest_raw(b"tick 1").unwrap();
+    /// producer.ingest_raw(RawEvent::new(&b"tick 2"[..]).with_key(b"AAPL")).unwrap();
+    /// match producer.ingest_raw(RawEvent::new(vec![0u8; 8]).to_shard(9)) {
+    ///     Err(IngestError::Invalid { event, .. }) => assert_eq!(event.into_payload().len(), 8),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    #[inline]
+    pub fn ingest_raw<E: AsRawEvent>(&mut self, event: E) -> Result<Receipt, IngestError<E>> {
+        match self.ingest_bytes(event.payload(), event.route()) {
+            Ok(receipt) => Ok(receipt),
+            Err(refusal) => Err(refusal.attach(event)),
+        }
+    }
+
+    /// Validates `json` as one JSON value and ingests it; invalid input is refused as
+    /// [`IngestError::Invalid`] (and counted) with the line and column of the problem.
+    pub fn ingest_json<'a>(&mut self, json: &'a [u8]) -> Result<Receipt, IngestError<&'a [u8]>> {
+        if let Err(e) = validate_json(json) {
+            bump(&self.slot.counters.refused[RefusalReason::Invalid.index()]);
+            return Err(IngestError::Invalid {
+                event: json,
+                error: InvalidEvent::Json(e),
+            });
+        }
+        self.ingest_raw(json)
+    }
+
+    /// Ingests several events, announcing this producer to the epoch once for all of
+    /// them. Refused events come back with their index; the others are accepted.
+    pub fn ingest_batch<E: AsRawEvent, I: IntoIterator<Item = E>>(
+        &mut self,
+        events: I,
+    ) -> BatchOutcome<E> {
+        let mut outcome = BatchOutcome {
+            accepted: 0,
+            refused: Vec::new(),
+        };
+        let slot = Arc::clone(&self.slot);
+        let word = slot
+            .pin
+            .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
+        // The caller's iterator and `payload()` run inside the pin: if one panics, the
+        // guard still leaves it, so shutdown does not wait for a producer that is gone.
+        let _pinned = PinGuard {
+            pin: &slot.pin,
+            word,
+        };
+        for (i, event) in events.into_iter().enumerate() {
+            let result = if Epoch::is_closed(word) {
+                Err(Refusal::ShuttingDown)
+            } else {
+                self.push(event.payload(), event.route())
+            };
+            match result {
+                Ok(_) => outcome.accepted += 1,
+                Err(refusal) => {
+                    let refusal = self.refuse(refusal);
+                    outcome.refused.push((i, refusal.attach(event)));
+                }
+            }
+        }
+        outcome
+    }
+
+    #[inline]
+    fn ingest_bytes(&mut self, payload: &[u8], route: Route) -> Result<Receipt, Refusal> {
+        let word = self
+            .slot
+            .pin
+            .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
+        let result = if Epoch::is_closed(word) {
+            Err(Refusal::ShuttingDown)
+        } else {
+            self.push(payload, route)
+        };
+        self.slot.pin.exit(word);
+        result.map_err(|r| self.refuse(r))
+    }
+
+    #[cold]
+    fn refuse(&self, refusal: Refusal) -> Refusal {
+        bump(&self.slot.counters.refused[refusal.reason().index()]);
+        refusal
+    }
+
+    /// The ring push, inside the epoch pin.
+    #[inline]
+    fn push(&mut self, payload: &[u8], route: Route) -> Result<Receipt, Refusal> {
+        if payload.len() > self.max_event_bytes {
+            return Err(Refusal::TooLarge {
+                len: payload.len(),
+                max: self.max_event_bytes,
+            });
+        }
+        let shard = match route {
+            Route::Payload if self.num_shards == 1 => 0,
+            Route::Payload => shard_for_hash(routing_hash(payload), self.num_shards),
+            Route::Hash(h) => shard_for_hash(h, self.num_shards),
+            Route::Shard(s) if s < self.num_shards => s,
+            Route::Shard(shard) => {
+                return Err(Refusal::NoSuchShard {
+                    shard,
+                    num_shards: self.num_shards,
+                });
+            }
+        };
+        if let Backpressure::Sample { keep_one_in, .. } = self.backpressure {
+            self.sample(shard, keep_one_in)?;
+        }
+        if !self.rings[shard as usize].try_write(payload) {
+            self.wait_for_room(shard, payload)?;
+        }
+        let accepted = &self.slot.counters.accepted[shard as usize];
+        let producer_seq = accepted.load(std::sync::atomic::Ordering::Relaxed);
+        bump(accepted);
+        Ok(Receipt {
+            shard,
+            producer_seq,
+        })
+    }
+
+    /// `Backpressure::Sample`: above the high-water mark, keep exactly one in `n`.
+    #[inline]
+    fn sample(&mut self, shard: u32, n: u32) -> Result<(), Refusal> {
+        let ring = &mut self.rings[shard as usize];
+        if ring.fill_bytes() < self.high_water_bytes {
+            return Ok(());
+        }
+        let seen = ring.sample_count;
+        ring.sample_count = if seen + 1 == n { 0 } else { seen + 1 };
+        if seen == 0 {
+            Ok(())
+        } else {
+            Err(Refusal::SampledOut { shard })
+        }
+    }
+
+    /// The ring was full: apply the backpressure policy.
+    #[cold]
+    fn wait_for_room(&mut self, shard: u32, payload: &[u8]) -> Result<(), Refusal> {
+        match self.backpressure {
+            Backpressure::Fail | Backpressure::Sample { .. } => Err(Refusal::Full { shard }),
+            Backpressure::DropNewest => Err(Refusal::Dropped { shard }),
+            Backpressure::Block { timeout } => {
+                let start = Instant::now();
+                // Room appears as fast as the shard drains: spin briefly, then sleep in
+                // short steps so a long wait costs little CPU.
+                let mut ladder = Ladder::new(64, 192, ROOM_SLEEP, ROOM_SLEEP);
+                loop {
+                    if self.rings[shard as usize].try_write(payload) {
+                        return Ok(());
+                    }
+                    // The shard keeps draining while we wait, and shutdown waits for us;
+                    // leave as soon as the bus closes instead of waiting out the timeout.
+                    if Epoch::is_closed(self.bus.epoch.load()) {
+                        return Err(Refusal::ShuttingDown);
+                    }
+                    let waited = start.elapsed();
+                    if waited >= timeout {
+                        return Err(Refusal::TimedOut { shard, waited });
+                    }
+                    ladder.wait(Some(timeout - waited));
+                }
+            }
+        }
+    }
+
+    /// Bytes waiting in the ring to `shard` (0 when the shard does not exist).
+    pub fn ring_fill_bytes(&self, shard: u32) -> usize {
+        self.rings
+            .get(shard as usize)
+            .map_or(0, RingWriter::fill_bytes)
+    }
+
+    /// Capacity of each of this producer's rings, in bytes.
+    pub fn ring_capacity_bytes(&self) -> usize {
+        self.rings.first().map_or(0, RingWriter::capacity)
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.bus.retire_producer(&self.slot);
+    }
+}
+
+#[cfg(test)]
+#[path = "producer_tests.rs"]
+mod tests;

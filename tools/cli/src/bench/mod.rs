@@ -1,0 +1,213 @@
+//! `corelane bench`: producers at full speed or a target rate against a real bus.
+//!
+//! Each event carries the time it was meant to be sent. The store is wrapped in a probe
+//! that records, when the adapter acknowledges a batch, how long each of its events took
+//! from that time ("end to end": ingest → stored). Producers time their ingest calls
+//! (every call when paced, every 16th at full speed, to keep the clock out of the way).
+//!
+//! A run goes through these stages, in this order:
+//! 1. here: check the options, open the store, build the bus around the probe;
+//! 2. [`probe`]: the store wrapper that times acknowledgements;
+//! 3. [`producers`]: the producer threads and the live progress line;
+//! 4. here: flush, shut down, and count what the store holds;
+//! 5. [`report`]: the summary as tables or JSON, and the optional SVG plot.
+
+mod probe;
+mod producers;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corelane::{Adapter, Backpressure, BatchConfig, Bus, Stats, WaitStrategy};
+use corelane_adapters::FsyncPolicy;
+use tempfile::TempDir;
+
+use self::probe::Probe;
+use self::report::Measured;
+use crate::store::{AdapterKind, Opened, open_writable, parse_fsync};
+use crate::{Failure, parse_count, parse_duration};
+
+/// Options of `corelane bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Store: file (embedded log, the default), memory, noop, or a redis:// or nats:// URL.
+    #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
+    adapter: AdapterKind,
+    /// Data directory for the file adapter (default: a temporary directory, removed at exit).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// File adapter durability: never, every-batch, or interval:MS.
+    #[arg(long, default_value = "interval:100", value_parser = parse_fsync)]
+    fsync: FsyncPolicy,
+    /// Producer threads.
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Shards (default: the cores this process may use).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Total events per second across producers (20000, 20k, 1M); default: full speed.
+    #[arg(long, value_parser = parse_count)]
+    rate: Option<u64>,
+    /// How long to produce (500ms, 5s, 1m).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Payload size in bytes (at least 20).
+    #[arg(long, default_value_t = 64)]
+    event_bytes: usize,
+    /// Batch preset: low-latency, default, or high-throughput.
+    #[arg(long, default_value = "default", value_parser = parse_batch)]
+    batch: BatchConfig,
+    /// Shard wait strategy: busy-spin, spin-then-yield, or backoff.
+    #[arg(long, default_value = "backoff", value_parser = parse_wait)]
+    wait: WaitStrategy,
+    /// Print the summary as JSON on stdout instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Also write a latency-percentile plot to this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Show the live progress line even when stderr is not a terminal.
+    #[arg(long)]
+    progress: bool,
+}
+
+fn parse_batch(text: &str) -> Result<BatchConfig, String> {
+    match text {
+        "low-latency" => Ok(BatchConfig::low_latency()),
+        "default" => Ok(BatchConfig::default()),
+        "high-throughput" => Ok(BatchConfig::high_throughput()),
+        other => Err(format!(
+            "{other:?}: expected low-latency, default or high-throughput"
+        )),
+    }
+}
+
+fn parse_wait(text: &str) -> Result<WaitStrategy, String> {
+    match text {
+        "busy-spin" => Ok(WaitStrategy::BusySpin),
+        "spin-then-yield" => Ok(WaitStrategy::SpinThenYield),
+        "backoff" => Ok(WaitStrategy::Backoff),
+        other => Err(format!(
+            "{other:?}: expected busy-spin, spin-then-yield or backoff"
+        )),
+    }
+}
+
+/// Runs `corelane bench`.
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    validate(&args)?;
+    // Held until the end of the run: the store is counted after shutdown.
+    let temporary = temporary_data_dir(&args)?;
+    let dir = args
+        .data
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()));
+    let opened = open_writable(&args.adapter, dir, args.fsync)?;
+    let probe = Arc::new(Probe::new(Arc::clone(&opened.adapter)));
+    let bus = Arc::new(build_bus(&args, probe.clone())?);
+    let produced = producers::run(&args, &bus, &probe)?;
+    bus.flush(Duration::from_secs(60))?;
+    let drained = produced.started.elapsed();
+    let stats = bus.shutdown()?;
+
+    // Lost = accepted but neither written nor counted failed, or written but not in the store.
+    let stored = stored_events(&opened, &stats);
+    let missing = stored.map_or(0, |s| stats.written.saturating_sub(s));
+    let measured = Measured {
+        lost: stats.in_flight() + missing,
+        stored,
+        num_shards: bus.num_shards(),
+        drain_time: drained - produced.produce_time,
+        produce_time: produced.produce_time,
+        full_ring_waits: produced.full_ring_waits,
+        ingest: produced.ingest,
+        end_to_end: probe.end_to_end(),
+        stats,
+    };
+    report::print(&args, &opened.description, &measured)?;
+    Ok(if measured.lost == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Refuses options that parse but cannot run.
+fn validate(args: &Args) -> Result<(), Failure> {
+    if args.producers == 0 || args.producers > 256 {
+        return Err(format!("--producers {} is outside 1..=256", args.producers).into());
+    }
+    if args.event_bytes < 20 {
+        return Err(format!(
+            "--event-bytes {} is below 20 (send time, producer id and counter)",
+            args.event_bytes
+        )
+        .into());
+    }
+    if args.duration.is_zero() {
+        return Err("--duration must be more than zero".into());
+    }
+    if args.rate == Some(0) {
+        return Err("--rate must be more than zero".into());
+    }
+    Ok(())
+}
+
+/// A fresh directory for the file adapter when `--data` is not given; removed on drop.
+fn temporary_data_dir(args: &Args) -> Result<Option<TempDir>, Failure> {
+    Ok(match (&args.adapter, &args.data) {
+        (AdapterKind::File, None) => Some(
+            tempfile::Builder::new()
+                .prefix("corelane-bench-")
+                .tempdir()?,
+        ),
+        _ => None,
+    })
+}
+
+/// The bus under test, writing through `probe`.
+fn build_bus(args: &Args, probe: Arc<Probe>) -> Result<Bus, Failure> {
+    let mut builder = Bus::builder()
+        // A network store answers in milliseconds: retry through short outages.
+        .adapter_retries(20)
+        .wait_strategy(args.wait)
+        .batch(args.batch)
+        .max_event_bytes(args.event_bytes)
+        .ring_capacity_bytes(
+            (args.event_bytes * 4 + 4)
+                .next_power_of_two()
+                .max(256 << 10),
+        )
+        // Producers wait for room (spin, yield, sleep) rather than losing events.
+        .backpressure(Backpressure::block(Duration::from_secs(30)));
+    if let Some(shards) = args.shards {
+        builder = builder.num_shards(shards);
+    }
+    Ok(builder.build_shared(probe)?)
+}
+
+/// Events the store holds, when it can say cheaply.
+fn stored_events(opened: &Opened, stats: &Stats) -> Option<u64> {
+    if let Some(noop) = &opened.noop {
+        return Some(noop.events());
+    }
+    if let Some(memory) = &opened.memory {
+        return Some(memory.total_events() as u64);
+    }
+    let file = opened.file.as_ref()?;
+    // The file store was fresh or already held events: count what this run added by
+    // the last sequence stored per shard against the bus's numbering.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reader = corelane_adapters::FileAdapter::open_read_only(&file.config().dir).ok()?;
+    let mut total = 0;
+    for s in &stats.shards {
+        let last = reader.last_position(s.shard, deadline).ok()?;
+        let first_this_run = s.next_sequence - s.written - s.failed;
+        let held = last.map_or(0, |p| p.sequence() + 1);
+        total += held.saturating_sub(first_this_run);
+    }
+    Some(total)
+}
