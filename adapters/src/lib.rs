@@ -23,6 +23,9 @@ mod noop;
 pub mod record_body;
 #[cfg(feature = "redis")]
 mod redis;
+mod secret;
+#[cfg(any(feature = "redis", feature = "jetstream"))]
+mod tls;
 
 pub use file::{FileAdapter, FileConfig, FsyncPolicy, ShardRecovery};
 #[cfg(feature = "jetstream")]
@@ -34,3 +37,6 @@ pub use noop::NoopAdapter;
 pub use record_body::redact_url;
 #[cfg(feature = "redis")]
 pub use redis::{RedisAdapter, RedisConfig};
+pub use secret::Secret;
+#[cfg(any(feature = "redis", feature = "jetstream"))]
+pub use tls::TlsFiles;

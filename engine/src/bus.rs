@@ -13,7 +13,7 @@ use crate::read::error::ConsumerError;
 use crate::read::subscribe::{StartAt, Subscription};
 use crate::shared::BusShared;
 use crate::start::start_bus;
-use crate::stats::Stats;
+use crate::stats::{Stats, Totals};
 use crate::write::event::{AsRawEvent, Event};
 use crate::write::local::with_local_producer;
 use crate::write::producer::{BatchOutcome, Producer, Receipt};
@@ -176,6 +176,26 @@ impl Bus {
         start: StartAt,
     ) -> Result<Subscription, ConsumerError> {
         Subscription::new(self.consumer(), request, start)
+    }
+
+    /// The four totals a completion poller needs — accepted, written, failed, refused —
+    /// read without a lock and without allocating (a few dozen loads).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use corelane::Bus;
+    /// use corelane::adapters::MemoryAdapter;
+    ///
+    /// let bus = Bus::builder().num_shards(2).build(MemoryAdapter::new()).unwrap();
+    /// bus.ingest_raw(b"one").unwrap();
+    /// bus.flush(Duration::from_secs(5)).unwrap();
+    /// let t = bus.totals();
+    /// assert_eq!((t.accepted, t.written, t.failed, t.in_flight()), (1, 1, 0, 0));
+    /// ```
+    pub fn totals(&self) -> Totals {
+        self.shared.totals()
     }
 
     /// A reading of every counter.

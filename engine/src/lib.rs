@@ -102,6 +102,11 @@ mod sync;
 #[cfg(not(loom))]
 mod sys;
 mod wait;
+#[cfg(not(loom))]
+mod wake;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod wake;
 mod write;
 
 pub use bus::Bus;
@@ -111,7 +116,7 @@ pub use config::{
 pub use error::{BuildError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError};
 pub use nonce::NonceError;
 pub use shard::pinning::Pinning;
-pub use stats::{Failed, Refused, ShardStats, Stats};
+pub use stats::{Failed, Refused, ShardStats, Stats, Totals};
 pub use write::event::{AsRawEvent, Event, EventError, RawEvent};
 pub use write::producer::{BatchOutcome, Producer, Receipt};
 pub use write::routing::Route;

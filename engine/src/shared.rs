@@ -2,8 +2,8 @@
 //! shard threads poll, the producer registry, per-shard state, and the I/O thread's
 //! handle. It sits below every file that uses it and imports none of them.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::epoch::{Barrier, Epoch, ProducerPin};
 use crate::error::{FlushError, ShutdownError};
 use crate::io::IoHandle;
-use crate::stats::{ProducerCounters, ShardState, Stats, StatsParts, Totals};
+use crate::stats::{ProducerCounters, ProducerTotals, ShardState, Stats, StatsParts, Totals};
+use crate::wake::ParkFlag;
 use crate::write::ring::{RingReader, RingWriter, ring};
 
 /// Flags every shard thread polls: read-mostly, on a line of their own.
@@ -26,18 +27,43 @@ pub(crate) struct Signals {
 }
 
 /// A producer's registration: its epoch pin and its counters, shared with the bus.
+///
+/// Slots outlive their producers: a dropped producer's slot is marked free and the next
+/// producer to register takes it over, counters and all (counters only grow, so sums
+/// stay right). Slots are linked into a list that readers walk without a lock.
 #[derive(Debug)]
 pub(crate) struct ProducerSlot {
     pub(crate) pin: ProducerPin,
     pub(crate) counters: ProducerCounters,
+    /// True while a producer owns the slot.
+    in_use: AtomicBool,
+    /// The slot created before this one; set before the slot is published, never changed.
+    next: AtomicPtr<ProducerSlot>,
 }
 
-/// Live producers and the folded counts of retired ones.
+/// Every slot ever created (they are never removed), and whether the bus still takes
+/// producers.
 #[derive(Debug)]
 pub(crate) struct ProducerRegistry {
     slots: Vec<Arc<ProducerSlot>>,
-    retired: Totals,
     closed: bool,
+}
+
+/// How to wake one shard thread: its park flag, and its thread once it is spawned.
+#[derive(Debug, Default)]
+pub(crate) struct ShardWake {
+    pub(crate) flag: ParkFlag,
+    pub(crate) thread: OnceLock<Thread>,
+}
+
+impl ShardWake {
+    /// Unparks the shard thread (a no-op before it is spawned: it starts awake).
+    #[cold]
+    pub(crate) fn unpark(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
 }
 
 /// Where a bus is in its life.
@@ -60,11 +86,14 @@ pub(crate) struct BusShared {
     pub(crate) nonce: u64,
     pub(crate) shard_states: Box<[ShardState]>,
     pub(crate) registry: Mutex<ProducerRegistry>,
+    /// The newest slot of the registry's list (each links to the one before).
+    slot_list: AtomicPtr<ProducerSlot>,
     /// Where new producers' rings go: one channel per shard thread.
     pub(crate) inboxes: Vec<Sender<RingReader>>,
     pub(crate) io: IoHandle,
     pub(crate) shard_threads: Mutex<Vec<JoinHandle<()>>>,
-    pub(crate) shard_thread_handles: Mutex<Vec<Thread>>,
+    /// Per shard: its park flag and thread, for producers that find it parked.
+    pub(crate) wakes: Box<[ShardWake]>,
     pub(crate) lifecycle: Mutex<Lifecycle>,
     /// Signalled when `lifecycle` becomes `Closed`.
     pub(crate) closed: Condvar,
@@ -93,13 +122,13 @@ impl BusShared {
             shard_states: next_sequences.iter().map(|&n| ShardState::new(n)).collect(),
             registry: Mutex::new(ProducerRegistry {
                 slots: Vec::new(),
-                retired: Totals::new(num_shards as usize),
                 closed: false,
             }),
+            slot_list: AtomicPtr::new(std::ptr::null_mut()),
             inboxes,
             io,
             shard_threads: Mutex::new(Vec::new()),
-            shard_thread_handles: Mutex::new(Vec::new()),
+            wakes: (0..num_shards).map(|_| ShardWake::default()).collect(),
             lifecycle: Mutex::new(Lifecycle::Running),
             closed: Condvar::new(),
             stage: AtomicU8::new(0),
@@ -107,10 +136,11 @@ impl BusShared {
         }
     }
 
-    /// Registers `slot` and gives it one ring per shard, whose reading ends go to the
-    /// shard threads. A bus that is closing registers it without rings: the producer is
-    /// born closed, and its refusals are still counted.
-    pub(crate) fn register_producer(&self, slot: &Arc<ProducerSlot>) -> Vec<RingWriter> {
+    /// Registers a producer: a slot (a free one taken over, or a new one linked into the
+    /// list) and one ring per shard, whose reading ends go to the shard threads. A bus
+    /// that is closing gives no rings: the producer is born closed, and its refusals are
+    /// still counted.
+    pub(crate) fn register_producer(&self) -> (Arc<ProducerSlot>, Vec<RingWriter>) {
         let mut writers = Vec::with_capacity(self.inboxes.len());
         // Under the registry lock: shutdown marks the registry closed under the same lock
         // before it stops the shards, so a ring sent here reaches its shard before the
@@ -123,17 +153,72 @@ impl BusShared {
                 let _ = inbox.send(reader);
             }
         }
-        registry.slots.push(Arc::clone(slot));
-        writers
+        let free = registry.slots.iter().find(|s| {
+            s.in_use
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        });
+        let slot = match free {
+            Some(slot) => Arc::clone(slot),
+            None => {
+                let slot = Arc::new(ProducerSlot {
+                    pin: ProducerPin::new(),
+                    counters: ProducerCounters::new(self.inboxes.len()),
+                    in_use: AtomicBool::new(true),
+                    next: AtomicPtr::new(self.slot_list.load(Ordering::Relaxed)),
+                });
+                // Published with release: a reader that finds it sees it whole.
+                self.slot_list
+                    .store(Arc::as_ptr(&slot).cast_mut(), Ordering::Release);
+                registry.slots.push(Arc::clone(&slot));
+                slot
+            }
+        };
+        (slot, writers)
     }
 
-    /// Folds a dropped producer's counters into the retired totals.
-    pub(crate) fn retire_producer(&self, slot: &Arc<ProducerSlot>) {
-        let mut registry = self.registry.lock();
-        if let Some(i) = registry.slots.iter().position(|s| Arc::ptr_eq(s, slot)) {
-            registry.slots.swap_remove(i);
-            slot.counters.add_to(&mut registry.retired);
+    /// A dropped producer frees its slot for the next one (its counts stay in it).
+    pub(crate) fn retire_producer(&self, slot: &ProducerSlot) {
+        slot.in_use.store(false, Ordering::Release);
+    }
+
+    /// Calls `f` with every slot, without taking the registry lock.
+    fn for_each_slot(&self, mut f: impl FnMut(&ProducerSlot)) {
+        let mut next = self.slot_list.load(Ordering::Acquire);
+        while !next.is_null() {
+            // SAFETY: every pointer in the list is `Arc::as_ptr` of a slot that
+            // `registry.slots` holds until this `BusShared` is dropped (slots are never
+            // removed), and the slot was fully built before the release store that
+            // published it; so it is valid for as long as `&self` is.
+            let slot = unsafe { &*next };
+            f(slot);
+            next = slot.next.load(Ordering::Acquire);
         }
+    }
+
+    /// The four totals, lock-free and allocation-free: the I/O thread's counters first,
+    /// then the producers', so `accepted` is never below `written + failed`.
+    pub(crate) fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for shard in 0..self.num_shards {
+            let (written, failed) = self.io.counters(shard).finished();
+            totals.written += written;
+            totals.failed += failed;
+        }
+        self.for_each_slot(|slot| {
+            let c = &slot.counters;
+            totals.accepted += c
+                .accepted
+                .iter()
+                .map(|a| a.load(Ordering::Acquire))
+                .sum::<u64>();
+            totals.refused += c
+                .refused
+                .iter()
+                .map(|r| r.load(Ordering::Acquire))
+                .sum::<u64>();
+        });
+        totals
     }
 
     /// Closes the registry: later producers are born closed. Returns the live slots.
@@ -145,21 +230,20 @@ impl BusShared {
         (target, registry.slots.clone())
     }
 
+    /// Wakes every shard thread (flush, shutdown, a new producer's rings).
     pub(crate) fn unpark_shards(&self) {
-        for t in self.shard_thread_handles.lock().iter() {
-            t.unpark();
+        for wake in self.wakes.iter() {
+            wake.unpark();
         }
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let (totals, producers) = {
-            let registry = self.registry.lock();
-            let mut totals = registry.retired.clone();
-            for slot in &registry.slots {
-                slot.counters.add_to(&mut totals);
-            }
-            (totals, registry.slots.len())
-        };
+        let mut totals = ProducerTotals::new(self.num_shards as usize);
+        let mut producers = 0;
+        self.for_each_slot(|slot| {
+            slot.counters.add_to(&mut totals);
+            producers += usize::from(slot.in_use.load(Ordering::Relaxed));
+        });
         StatsParts {
             totals,
             producers,

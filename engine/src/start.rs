@@ -25,6 +25,15 @@ pub(crate) fn start_bus(
     adapter: &Arc<dyn Adapter>,
 ) -> Result<Arc<BusShared>, BuildError> {
     config.validate()?;
+    if let Some((spinners, cores)) = config.oversubscribed_spinners() {
+        tracing::warn!(
+            spinners,
+            cores,
+            "corelane: BusySpin with {spinners} spinning threads (shards and the I/O thread) \
+             on {cores} cores: they will delay each other by whole time slices; use \
+             SpinThenYield or fewer shards"
+        );
+    }
     let nonce = producer_nonce(&config)?;
     let report = init_adapter(&config, adapter)?;
     let nonce = rotate_nonce_if_history_unknown(&config, adapter.name(), &report, nonce)?;
@@ -160,10 +169,7 @@ fn start_shard_threads(
             .spawn(move || run_shard(setup));
         match spawned {
             Ok(handle) => {
-                shared
-                    .shard_thread_handles
-                    .lock()
-                    .push(handle.thread().clone());
+                let _ = shared.wakes[shard].thread.set(handle.thread().clone());
                 shared.shard_threads.lock().push(handle);
             }
             Err(error) => {

@@ -48,8 +48,8 @@ impl ProducerCounters {
         }
     }
 
-    /// Adds this producer's counts into `into` (used to fold a retired producer).
-    pub(crate) fn add_to(&self, into: &mut Totals) {
+    /// Adds this producer's counts into `into`.
+    pub(crate) fn add_to(&self, into: &mut ProducerTotals) {
         for (total, c) in into.accepted.iter_mut().zip(self.accepted.iter()) {
             *total += c.load(Ordering::Acquire);
         }
@@ -59,16 +59,39 @@ impl ProducerCounters {
     }
 }
 
+/// The four totals a completion poller needs, read without a lock or an allocation
+/// ([`Bus::totals`](crate::Bus::totals)). At quiescence `accepted == written + failed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Events producers put into rings.
+    pub accepted: u64,
+    /// Events the adapter acknowledged.
+    pub written: u64,
+    /// Events given up on, all reasons together.
+    pub failed: u64,
+    /// Ingests refused, all reasons together.
+    pub refused: u64,
+}
+
+impl Totals {
+    /// Accepted events not yet written or counted failed.
+    pub fn in_flight(&self) -> u64 {
+        self.accepted
+            .saturating_sub(self.written)
+            .saturating_sub(self.failed)
+    }
+}
+
 /// Plain sums of producer counters.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Totals {
+pub(crate) struct ProducerTotals {
     pub(crate) accepted: Vec<u64>,
     pub(crate) refused: [u64; 7],
 }
 
-impl Totals {
+impl ProducerTotals {
     pub(crate) fn new(num_shards: usize) -> Self {
-        Totals {
+        ProducerTotals {
             accepted: vec![0; num_shards],
             refused: [0; 7],
         }
@@ -253,7 +276,7 @@ impl Stats {
 }
 
 pub(crate) struct StatsParts<'a> {
-    pub(crate) totals: Totals,
+    pub(crate) totals: ProducerTotals,
     pub(crate) producers: usize,
     pub(crate) shard_states: &'a [ShardState],
     pub(crate) io: &'a crate::io::IoHandle,

@@ -16,6 +16,8 @@ pub(crate) enum Step {
     Yield,
     /// Sleep (or park) this long at most.
     Sleep(Duration),
+    /// Park until another thread unparks this one (a ladder that ends in parking).
+    Park,
 }
 
 /// Escalating idle steps: `spins` spins, then `yields` yields, then sleeps doubling from
@@ -26,6 +28,8 @@ pub(crate) struct Ladder {
     yields: u32,
     first_sleep: Duration,
     max_sleep: Duration,
+    /// Whether the last rung parks (until unparked) instead of sleeping.
+    parks: bool,
     round: u32,
 }
 
@@ -41,18 +45,27 @@ impl Ladder {
             yields,
             first_sleep,
             max_sleep,
+            parks: false,
             round: 0,
         }
     }
 
+    /// A ladder that spins and yields, then parks until woken.
+    pub(crate) const fn parking(spins: u32, yields: u32) -> Ladder {
+        let mut ladder = Ladder::new(spins, yields, Duration::ZERO, Duration::ZERO);
+        ladder.parks = true;
+        ladder
+    }
+
     /// The ladder of a shard thread under `strategy`: `BusySpin` never leaves the first
-    /// rung, `SpinThenYield` never sleeps, `Backoff` sleeps up to 1 ms.
+    /// rung, `SpinThenYield` yields for a while (about a millisecond on an idle core)
+    /// before it parks, `Backoff` parks soon after spinning. A parked shard costs no CPU;
+    /// the producer that finds it parked wakes it.
     pub(crate) fn for_shard(strategy: WaitStrategy) -> Ladder {
-        let (first, max) = (Duration::from_micros(50), Duration::from_millis(1));
         match strategy {
-            WaitStrategy::BusySpin => Ladder::new(u32::MAX, 0, first, max),
-            WaitStrategy::SpinThenYield => Ladder::new(64, u32::MAX, first, max),
-            WaitStrategy::Backoff => Ladder::new(64, 16, first, max),
+            WaitStrategy::BusySpin => Ladder::new(u32::MAX, 0, Duration::ZERO, Duration::ZERO),
+            WaitStrategy::SpinThenYield => Ladder::parking(64, 4096),
+            WaitStrategy::Backoff => Ladder::parking(64, 16),
         }
     }
 
@@ -73,6 +86,9 @@ impl Ladder {
         if past_spins < self.yields {
             return Step::Yield;
         }
+        if self.parks {
+            return Step::Park;
+        }
         let doublings = (past_spins - self.yields).min(16);
         Step::Sleep((self.first_sleep * (1u32 << doublings)).min(self.max_sleep))
     }
@@ -80,9 +96,17 @@ impl Ladder {
     /// Takes the next step. A sleep lasts at most `cap` (the time left before something
     /// is due) and is a `park_timeout`, so `Thread::unpark` cuts it short.
     pub(crate) fn wait(&mut self, cap: Option<Duration>) {
-        match self.next_step() {
+        let step = self.next_step();
+        Ladder::take(step, cap);
+    }
+
+    /// Takes `step`; a park without a cap waits for an unpark.
+    pub(crate) fn take(step: Step, cap: Option<Duration>) {
+        match step {
             Step::Spin => std::hint::spin_loop(),
             Step::Yield => std::thread::yield_now(),
+            Step::Park if cap.is_none() => std::thread::park(),
+            Step::Park => std::thread::park_timeout(cap.unwrap_or_default()),
             Step::Sleep(sleep) => {
                 let sleep = cap.map_or(sleep, |cap| sleep.min(cap));
                 if sleep.is_zero() {
@@ -126,14 +150,14 @@ mod tests {
     fn shard_strategies_keep_to_their_rungs() {
         let mut spin = Ladder::for_shard(WaitStrategy::BusySpin);
         assert!(steps(&mut spin, 10_000).iter().all(|s| *s == Step::Spin));
-        let mut yielding = Ladder::for_shard(WaitStrategy::SpinThenYield);
-        assert!(
-            steps(&mut yielding, 10_000)
-                .iter()
-                .all(|s| !matches!(s, Step::Sleep(_)))
-        );
         let mut backoff = Ladder::for_shard(WaitStrategy::Backoff);
         let last = *steps(&mut backoff, 200).last().unwrap();
-        assert_eq!(last, Step::Sleep(Duration::from_millis(1)));
+        assert_eq!(last, Step::Park);
+        let mut yielding = Ladder::for_shard(WaitStrategy::SpinThenYield);
+        assert_eq!(
+            *steps(&mut yielding, 64 + 4096).last().unwrap(),
+            Step::Yield
+        );
+        assert_eq!(yielding.next_step(), Step::Park);
     }
 }

@@ -190,3 +190,42 @@ fn small_rings_lower_the_default_event_limit_but_not_an_explicit_one() {
         .unwrap_err();
     assert!(err.mentions("max_event_bytes"));
 }
+
+/// The low-latency profile: batches sealed every pass, and shard threads that spin
+/// outright only when every spinning thread has a core of its own.
+#[test]
+fn the_low_latency_profile_fits_the_machine_and_every_form_agrees() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let expected_wait = |shards: usize| {
+        if cores >= shards + 2 {
+            corelane::WaitStrategy::BusySpin
+        } else {
+            corelane::WaitStrategy::SpinThenYield
+        }
+    };
+    let c = corelane::Config::low_latency();
+    assert_eq!(c.batch, corelane::BatchConfig::low_latency());
+    assert_eq!(c.wait_strategy, expected_wait(c.num_shards));
+    // The builder fits the profile to the shard count it ends with.
+    let built = corelane::Config::builder()
+        .low_latency()
+        .num_shards(1)
+        .build_config()
+        .unwrap();
+    assert_eq!(built.wait_strategy, expected_wait(1));
+    assert_eq!(built.batch, corelane::BatchConfig::low_latency());
+    let json = corelane::config::BusJson::from_json(
+        r#"{"num_shards":1,"profile":"low_latency","adapter":{"type":"noop"}}"#,
+    )
+    .unwrap();
+    assert_eq!(json.builder.build_config().unwrap(), built);
+    let err =
+        corelane::config::BusJson::from_json(r#"{"profile":"fastest","adapter":{"type":"noop"}}"#)
+            .unwrap_err();
+    assert!(err.to_string().contains("profile"), "{err}");
+    // The default is smart batching: no delay, a batch is what one pass found.
+    assert_eq!(
+        corelane::BatchConfig::default().max_delay,
+        std::time::Duration::ZERO
+    );
+}

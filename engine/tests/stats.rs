@@ -141,3 +141,41 @@ fn dropped_events_do_not_hold_flush_back() {
     assert_eq!(stats.written, stats.accepted);
     assert_eq!(store.total_events() as u64, stats.accepted);
 }
+
+/// `Bus::totals` (lock-free) agrees with `Bus::stats`; producers that come and go reuse
+/// registry slots without losing counts, and each numbers its receipts from 0.
+#[test]
+fn totals_match_stats_and_reused_slots_keep_every_count() {
+    let bus = common::builder(2)
+        .max_event_bytes(64)
+        .build(corelane::adapters::MemoryAdapter::new())
+        .unwrap();
+    for round in 0..20u64 {
+        let mut producer = bus.producer();
+        for i in 0..10u64 {
+            let receipt = producer
+                .ingest_raw(
+                    corelane::RawEvent::new(&(round * 10 + i).to_le_bytes()[..]).to_shard(0),
+                )
+                .unwrap();
+            assert_eq!(receipt.producer_seq, i, "round {round}");
+        }
+        assert!(producer.ingest_raw(vec![0u8; 65]).is_err(), "too large");
+    }
+    bus.flush(std::time::Duration::from_secs(10)).unwrap();
+    let (totals, stats) = (bus.totals(), bus.stats());
+    assert_eq!(
+        (
+            totals.accepted,
+            totals.written,
+            totals.failed,
+            totals.refused
+        ),
+        (200, 200, 0, 20)
+    );
+    assert_eq!(
+        (stats.accepted, stats.written, stats.refused.too_large),
+        (totals.accepted, totals.written, totals.refused)
+    );
+    assert_eq!(stats.producers, 0, "every producer was dropped");
+}

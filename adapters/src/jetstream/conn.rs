@@ -1,38 +1,47 @@
-//! One NATS connection over a blocking TCP socket with deadlines: the handshake, request
-//! and reply through an inbox subscription, and pipelined publishes with replies.
+//! One NATS connection over a blocking TCP socket with deadlines: the handshake (with the
+//! TLS upgrade after INFO when either side asks for it), request and reply through an
+//! inbox subscription, and pipelined publishes with replies.
 
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corelane_io::AdapterError;
+use rustls::ClientConfig;
 
+use super::auth::Credentials;
 use super::proto::{self, Msg, ServerOp};
+use super::transport::{Transport, tls_io_error};
 use crate::connection::Connection;
 use crate::record_body::push_decimal;
 
 /// Where and how to connect.
-#[derive(Clone)]
 pub(crate) struct Endpoint {
     pub(crate) host: String,
     pub(crate) port: u16,
-    pub(crate) token: Option<String>,
-    pub(crate) user: Option<String>,
-    pub(crate) password: Option<String>,
-    /// For messages: `nats://host:port`, never the credentials.
+    pub(crate) credentials: Credentials,
+    /// The TLS client settings when TLS was asked for (a `tls://` URL or TLS files): the
+    /// connection is then refused unless the server speaks TLS. `None`: TLS only if the
+    /// server requires it, trusting the bundled public roots.
+    pub(crate) tls: Option<Arc<ClientConfig>>,
+    /// For messages: `nats://host:port` or `tls://host:port`, never the credentials.
     pub(crate) shown: String,
 }
 
 /// One NATS connection: its socket, the bytes read but not yet parsed, and the inbox
 /// its requests are answered on.
 pub(crate) struct Conn {
-    stream: TcpStream,
+    stream: Transport,
     buf: Vec<u8>,
     start: usize,
     out: Vec<u8>,
     inbox: String,
     next_reply: u64,
     shown: String,
+    /// Whether a client certificate is configured (a server that rejects the handshake
+    /// without one wants one).
+    client_cert: bool,
 }
 
 fn until(deadline: Instant) -> Result<Duration, AdapterError> {
@@ -117,21 +126,57 @@ impl Conn {
     ) -> Result<Conn, AdapterError> {
         let deadline = deadline.min(Instant::now() + timeout);
         let mut conn = Conn {
-            stream: connect_tcp(ep, deadline)?,
+            stream: Transport::Plain(connect_tcp(ep, deadline)?),
             buf: Vec::with_capacity(64 << 10),
             start: 0,
             out: Vec::with_capacity(64 << 10),
             inbox: inbox_name(),
             next_reply: 1,
             shown: ep.shown.clone(),
+            client_cert: false,
         };
-        conn.check_info(ep, deadline)?;
-        conn.handshake(ep, deadline)?;
+        let info = conn.check_info(ep, deadline)?;
+        conn.secure(ep, &info, deadline)?;
+        let nonce = info.get("nonce").and_then(|n| n.as_str());
+        conn.handshake(ep, nonce, deadline)?;
         Ok(conn)
     }
 
+    /// Upgrades to TLS when the endpoint or the server asks for it; refuses a server
+    /// without TLS when TLS was configured, before any credential is sent.
+    fn secure(
+        &mut self,
+        ep: &Endpoint,
+        info: &serde_json::Value,
+        deadline: Instant,
+    ) -> Result<(), AdapterError> {
+        let flag = |name: &str| info.get(name).and_then(|v| v.as_bool()) == Some(true);
+        let server_tls = flag("tls_required") || flag("tls_available");
+        let config = match &ep.tls {
+            Some(_) if !server_tls => {
+                return Err(AdapterError::config(format!(
+                    "nats {}: TLS is configured but the server does not offer TLS \
+                     (INFO tls_required is false); refusing to connect in clear",
+                    ep.shown
+                )));
+            }
+            Some(config) => config.clone(),
+            None if flag("tls_required") => {
+                crate::tls::TlsFiles::default().client_config("nats")?
+            }
+            None => return Ok(()),
+        };
+        self.client_cert = config.client_auth_cert_resolver.has_certs();
+        self.stream
+            .upgrade(config, &ep.host, until(deadline)?, &ep.shown)
+    }
+
     /// Reads the server's INFO and checks it supports headers.
-    fn check_info(&mut self, ep: &Endpoint, deadline: Instant) -> Result<(), AdapterError> {
+    fn check_info(
+        &mut self,
+        ep: &Endpoint,
+        deadline: Instant,
+    ) -> Result<serde_json::Value, AdapterError> {
         let info = match self.read_op(deadline)? {
             ServerOp::Info(json) => json,
             other => {
@@ -150,26 +195,23 @@ impl Conn {
                 ep.shown
             )));
         }
-        Ok(())
+        Ok(info)
     }
 
     /// Sends CONNECT with the credentials, PING and the inbox subscription, and waits for
     /// the PONG that says the server accepted them.
-    fn handshake(&mut self, ep: &Endpoint, deadline: Instant) -> Result<(), AdapterError> {
+    fn handshake(
+        &mut self,
+        ep: &Endpoint,
+        nonce: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(), AdapterError> {
         let mut options = serde_json::json!({
-            "verbose": false, "pedantic": false, "tls_required": false, "headers": true,
-            "no_responders": true, "lang": "rust-corelane", "version": env!("CARGO_PKG_VERSION"),
-            "protocol": 1, "name": "corelane",
+            "verbose": false, "pedantic": false, "tls_required": self.stream.is_tls(),
+            "headers": true, "no_responders": true, "lang": "rust-corelane",
+            "version": env!("CARGO_PKG_VERSION"), "protocol": 1, "name": "corelane",
         });
-        if let Some(t) = &ep.token {
-            options["auth_token"] = t.clone().into();
-        }
-        if let Some(u) = &ep.user {
-            options["user"] = u.clone().into();
-        }
-        if let Some(p) = &ep.password {
-            options["pass"] = p.clone().into();
-        }
+        ep.credentials.apply(&mut options, nonce, &ep.shown)?;
         proto::connect(&mut self.out, &options.to_string());
         self.out.extend_from_slice(b"PING\r\n");
         let inbox = format!("{}.*", self.inbox);
@@ -207,10 +249,7 @@ impl Conn {
     fn write_pending(&mut self, deadline: Instant) -> Result<(), AdapterError> {
         let mut written = 0;
         while written < self.out.len() {
-            let left = until(deadline)?;
-            self.stream
-                .set_write_timeout(Some(left))
-                .map_err(|e| AdapterError::from_io(format!("nats {} setsockopt", self.shown), e))?;
+            self.set_write_timeout(deadline)?;
             match self.stream.write(&self.out[written..]) {
                 Ok(0) => {
                     return Err(AdapterError::transient(format!(
@@ -220,23 +259,39 @@ impl Conn {
                 }
                 Ok(n) => written += n,
                 Err(e) if e.kind() == IoKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
-                    return Err(AdapterError::timeout(format!(
-                        "nats {}: the server took no more bytes before the deadline \
-                         ({written} of {} written)",
-                        self.shown,
-                        self.out.len()
-                    )));
-                }
-                Err(e) => {
-                    return Err(AdapterError::from_io(
-                        format!("nats {} write", self.shown),
-                        e,
-                    ));
-                }
+                Err(e) => return Err(self.write_failure(e, written)),
             }
         }
-        Ok(())
+        // Under TLS, `write` may leave encrypted records buffered in rustls.
+        loop {
+            self.set_write_timeout(deadline)?;
+            match self.stream.flush() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == IoKind::Interrupted => {}
+                Err(e) => return Err(self.write_failure(e, written)),
+            }
+        }
+    }
+
+    fn set_write_timeout(&self, deadline: Instant) -> Result<(), AdapterError> {
+        self.stream
+            .set_write_timeout(until(deadline)?)
+            .map_err(|e| AdapterError::from_io(format!("nats {} setsockopt", self.shown), e))
+    }
+
+    fn write_failure(&self, e: std::io::Error, written: usize) -> AdapterError {
+        if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) {
+            AdapterError::timeout(format!(
+                "nats {}: the server took no more bytes before the deadline \
+                 ({written} of {} written)",
+                self.shown,
+                self.out.len()
+            ))
+        } else if self.stream.is_tls() {
+            tls_io_error(&self.shown, "write", e, self.client_cert)
+        } else {
+            AdapterError::from_io(format!("nats {} write", self.shown), e)
+        }
     }
 
     /// The next server operation, answering PINGs on the way.
@@ -264,7 +319,7 @@ impl Conn {
                 self.start = 0;
             }
             self.stream
-                .set_read_timeout(Some(until(deadline)?))
+                .set_read_timeout(until(deadline)?)
                 .map_err(|e| AdapterError::from_io(format!("nats {} setsockopt", self.shown), e))?;
             let len = self.buf.len();
             self.buf.resize(len + (64 << 10), 0);
@@ -285,6 +340,9 @@ impl Conn {
                             "nats {}: no reply before the deadline",
                             self.shown
                         )));
+                    }
+                    if self.stream.is_tls() {
+                        return Err(tls_io_error(&self.shown, "read", e, self.client_cert));
                     }
                     return Err(AdapterError::from_io(
                         format!("nats {} read", self.shown),

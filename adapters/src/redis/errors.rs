@@ -2,6 +2,8 @@
 //! passing states are retryable; authentication, types and syntax are not. Messages never
 //! show the password of the URL.
 
+use std::time::Duration;
+
 use corelane_io::{AdapterError, ErrorKind};
 use redis::RedisError;
 
@@ -11,8 +13,14 @@ use crate::record_body::redact_url;
 /// command's error, and the first few say it.
 const MAX_DETAIL_LEN: usize = 300;
 
-/// Maps a Redis error from the command `context` to an adapter error.
-pub(super) fn classify(context: &str, err: &RedisError, url: &str) -> AdapterError {
+/// Maps a Redis error from the command `context` to an adapter error. `client_cert`
+/// says whether a TLS client certificate is configured.
+pub(super) fn classify(
+    context: &str,
+    err: &RedisError,
+    url: &str,
+    client_cert: bool,
+) -> AdapterError {
     let mut detail = scrub(&err.to_string(), url);
     if detail.len() > MAX_DETAIL_LEN {
         let cut = (0..=MAX_DETAIL_LEN)
@@ -21,6 +29,13 @@ pub(super) fn classify(context: &str, err: &RedisError, url: &str) -> AdapterErr
             .unwrap_or(0);
         detail.truncate(cut);
         detail.push('…');
+    }
+    if let Some(cause) = crate::tls::explain_tls_failure(&detail, client_cert) {
+        let message = format!(
+            "redis {} {context}: TLS: {cause} ({detail})",
+            redact_url(url)
+        );
+        return AdapterError::config(message);
     }
     let message = format!("redis {} {context}: {detail}", redact_url(url));
     AdapterError::new(error_kind(err), message)
@@ -49,6 +64,33 @@ fn error_kind(err: &RedisError) -> ErrorKind {
             _ => ErrorKind::Fatal,
         }
     }
+}
+
+/// A failed connect, with a hint where TLS and plaintext may have met: a TLS hello
+/// that a plaintext server never answers (it waits for the end of a command line), or a
+/// TLS server hanging up on a plaintext client.
+pub(super) fn connect_failure(
+    err: &RedisError,
+    url: &str,
+    timeout: Duration,
+    client_cert: bool,
+) -> AdapterError {
+    let error = classify("connect", err, url, client_cert);
+    let tls = url.starts_with("rediss://");
+    let hint = match error.kind() {
+        ErrorKind::Timeout if tls => {
+            format!("no TLS answer within {timeout:?}: is TLS enabled on that port?")
+        }
+        ErrorKind::Transient if !tls && (err.is_connection_dropped() || is_reset(err)) => {
+            "the server hung up: if it speaks TLS, use a rediss:// URL".to_string()
+        }
+        _ => return error,
+    };
+    AdapterError::new(error.kind(), format!("{} ({hint})", error.message()))
+}
+
+fn is_reset(err: &RedisError) -> bool {
+    err.to_string().contains("reset by peer")
 }
 
 /// Server error codes that describe a passing state of the server.

@@ -5,10 +5,12 @@
 //! pipeline of XADDs, so it lands whole or not at all. Reads use `XRANGE` with an
 //! exclusive start on a connection of their own.
 //!
+//! - `client.rs`: the client a configuration describes: URL, password source, TLS.
 //! - `transaction.rs`: a batch packed as MULTI / XADD… / EXEC, and the check of EXEC's reply.
 //! - `entries.rs`: stream entries and entry ids as the server answers them.
 //! - `errors.rs`: which Redis errors are retryable.
 
+mod client;
 mod entries;
 mod errors;
 mod transaction;
@@ -25,16 +27,25 @@ use parking_lot::Mutex;
 use redis::{Connection, ConnectionLike, RedisError, Value};
 
 use self::entries::{entries, format_id, parse_id};
-use self::errors::{classify, scrub};
+use self::errors::{classify, connect_failure};
 use self::transaction::{WriteBuffers, check_exec_reply};
 use crate::connection::{self, ConnectionSlots, Slot};
 use crate::record_body::{Record, decode_record, redact_url};
+use crate::secret::Secret;
+use crate::tls::TlsFiles;
 
 /// Settings of a [`RedisAdapter`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host[:port][/db]`.
+    /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://…` for TLS.
     pub url: String,
+    /// For a `rediss://` URL: the CA to trust and an optional client certificate. `None`:
+    /// the bundled public roots. Set with a `redis://` URL, the adapter refuses to start.
+    /// The server's name is always checked against its certificate. Default `None`.
+    pub tls: Option<TlsFiles>,
+    /// The password, from a file or an environment variable instead of the URL (which
+    /// must then hold none). Default `None`.
+    pub password: Option<Secret>,
     /// Stream keys are `{prefix}:shard:{id}`. Default `corelane`.
     pub prefix: String,
     /// Trim each stream to about this many entries (`MAXLEN ~`). Default: no trimming.
@@ -50,6 +61,8 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
+            tls: None,
+            password: None,
             prefix: "corelane".into(),
             max_stream_len: None,
             connect_timeout: Duration::from_secs(2),
@@ -61,12 +74,18 @@ impl RedisConfig {
     pub fn stream_key(&self, shard: u32) -> String {
         format!("{}:shard:{shard}", self.prefix)
     }
+
+    fn presents_client_cert(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.cert_file.is_some())
+    }
 }
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &redact_url(&self.url))
+            .field("tls", &self.tls)
+            .field("password", &self.password)
             .field("prefix", &self.prefix)
             .field("max_stream_len", &self.max_stream_len)
             .field("connect_timeout", &self.connect_timeout)
@@ -127,13 +146,7 @@ impl RedisAdapter {
                 "redis connect_timeout and command_timeout must be above zero",
             ));
         }
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| {
-            AdapterError::config(format!(
-                "redis url {}: {}",
-                redact_url(&config.url),
-                scrub(&e.to_string(), &config.url)
-            ))
-        })?;
+        let client = client::build_client(&config)?;
         Ok(RedisAdapter {
             inner: Arc::new(Inner {
                 config,
@@ -196,10 +209,11 @@ impl RedisAdapter {
                 "redis: the deadline passed before connecting",
             ));
         }
+        let timeout = left.min(c.connect_timeout);
         self.inner
             .client
-            .get_connection_with_timeout(left.min(c.connect_timeout))
-            .map_err(|e| classify("connect", &e, &c.url))
+            .get_connection_with_timeout(timeout)
+            .map_err(|e| connect_failure(&e, &c.url, timeout, c.presents_client_cert()))
     }
 
     /// Runs the command `what` as `f` on the connection in `slot` (connecting first if
@@ -223,7 +237,7 @@ impl RedisAdapter {
             con.set_read_timeout(Some(timeout))
                 .and_then(|_| con.set_write_timeout(Some(timeout)))
                 .and_then(|_| f(con))
-                .map_err(|e| classify(what, &e, &c.url))
+                .map_err(|e| classify(what, &e, &c.url, c.presents_client_cert()))
         })
     }
 

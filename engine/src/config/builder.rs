@@ -33,6 +33,7 @@ use crate::error::BuildError;
 pub struct BusBuilder {
     config: Config,
     max_event_bytes_set: bool,
+    low_latency: bool,
 }
 
 macro_rules! setters {
@@ -66,6 +67,7 @@ impl BusBuilder {
         BusBuilder {
             config,
             max_event_bytes_set: true,
+            low_latency: false,
         }
     }
 
@@ -98,6 +100,14 @@ impl BusBuilder {
         shutdown_timeout: Duration,
     }
 
+    /// The low-latency profile ([`Config::low_latency`]), fitted to the final shard
+    /// count when the bus is built. It sets `batch` and `wait_strategy`, over any value
+    /// given for them.
+    pub fn low_latency(mut self) -> Self {
+        self.low_latency = true;
+        self
+    }
+
     /// See [`Config::max_event_bytes`].
     pub fn max_event_bytes(mut self, value: usize) -> Self {
         self.config.max_event_bytes = value;
@@ -108,6 +118,9 @@ impl BusBuilder {
     /// The configuration with defaults that depend on other fields filled in: unless set
     /// explicitly, `max_event_bytes` is at most a quarter of the ring.
     fn resolved(mut self) -> Config {
+        if self.low_latency {
+            self.config.apply_low_latency();
+        }
         if !self.max_event_bytes_set {
             self.config.max_event_bytes = self
                 .config

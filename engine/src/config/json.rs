@@ -123,14 +123,24 @@ enum RawAdapter {
         retention_bytes: Option<u64>,
         retention_age_ms: Option<u64>,
     },
-    Redis {
-        url: String,
-        prefix: Option<String>,
-        max_stream_len: Option<u64>,
-        connect_timeout_ms: Option<u64>,
-        command_timeout_ms: Option<u64>,
-    },
+    Redis(RawRedis),
     Jetstream(RawJetStream),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+struct RawRedis {
+    url: String,
+    prefix: Option<String>,
+    max_stream_len: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    command_timeout_ms: Option<u64>,
+    tls_ca_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +157,16 @@ struct RawJetStream {
     connect_timeout_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
     max_pending_acks: Option<usize>,
+    tls_ca_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    token_file: Option<PathBuf>,
+    token_env: Option<String>,
+    nkey_seed_file: Option<PathBuf>,
+    creds_file: Option<PathBuf>,
 }
 
 fn problem(field: &'static str, message: String) -> ConfigError {
@@ -179,12 +199,26 @@ impl BusJson {
             ));
         };
         let adapter = object.remove("adapter");
+        let low_latency = match object.remove("profile") {
+            None => false,
+            Some(Value::String(p)) if p == "low_latency" => true,
+            Some(Value::String(p)) if p == "default" => false,
+            Some(other) => {
+                return Err(problem(
+                    "profile",
+                    format!("{other} is not \"default\" or \"low_latency\""),
+                ));
+            }
+        };
         let max_event_bytes_given = object.contains_key("max_event_bytes");
         let config: Config = serde_json::from_value(Value::Object(object))
             .map_err(|e| problem("json", e.to_string()))?;
         let mut builder = BusBuilder::from_config(config);
         if !max_event_bytes_given {
             builder = builder.default_max_event_bytes();
+        }
+        if low_latency {
+            builder = builder.low_latency();
         }
         let adapter = match adapter {
             Some(value) => parse_adapter(value)?,
@@ -242,42 +276,61 @@ fn parse_adapter(value: Value) -> Result<AdapterJson, ConfigError> {
                 .map_err(|e| problem("adapter", e.message().to_string()))?;
             AdapterJson::File(c)
         }
-        RawAdapter::Redis {
-            url,
-            prefix,
-            max_stream_len,
-            connect_timeout_ms,
-            command_timeout_ms,
-        } => redis_json(
-            url,
-            prefix,
-            max_stream_len,
-            connect_timeout_ms,
-            command_timeout_ms,
-        )?,
+        RawAdapter::Redis(raw) => redis_json(raw)?,
         RawAdapter::Jetstream(raw) => jetstream_json(raw)?,
     })
 }
 
+/// The TLS files of an adapter object: `Some` when any of the three keys is set.
+#[cfg(any(feature = "redis", feature = "jetstream"))]
+fn tls_files(
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+) -> Option<corelane_adapters::TlsFiles> {
+    (ca_file.is_some() || cert_file.is_some() || key_file.is_some()).then_some(
+        corelane_adapters::TlsFiles {
+            ca_file,
+            cert_file,
+            key_file,
+        },
+    )
+}
+
+/// A secret from `{name}_file` or `{name}_env` (at most one of them).
+#[cfg(any(feature = "redis", feature = "jetstream"))]
+fn secret(
+    field: &'static str,
+    file: Option<PathBuf>,
+    env: Option<String>,
+) -> Result<Option<corelane_adapters::Secret>, ConfigError> {
+    use corelane_adapters::Secret;
+    match (file, env) {
+        (Some(_), Some(_)) => Err(problem(
+            field,
+            "set the file or the environment variable, not both".into(),
+        )),
+        (Some(path), None) => Ok(Some(Secret::File(path))),
+        (None, Some(name)) => Ok(Some(Secret::Env(name))),
+        (None, None) => Ok(None),
+    }
+}
+
 #[cfg(feature = "redis")]
-fn redis_json(
-    url: String,
-    prefix: Option<String>,
-    max_stream_len: Option<u64>,
-    connect_timeout_ms: Option<u64>,
-    command_timeout_ms: Option<u64>,
-) -> Result<AdapterJson, ConfigError> {
-    let mut c = corelane_adapters::RedisConfig::new(url);
-    if let Some(p) = prefix {
+fn redis_json(raw: RawRedis) -> Result<AdapterJson, ConfigError> {
+    let mut c = corelane_adapters::RedisConfig::new(raw.url);
+    if let Some(p) = raw.prefix {
         c.prefix = p;
     }
-    c.max_stream_len = max_stream_len;
-    if let Some(ms) = connect_timeout_ms {
+    c.max_stream_len = raw.max_stream_len;
+    if let Some(ms) = raw.connect_timeout_ms {
         c.connect_timeout = Duration::from_millis(ms);
     }
-    if let Some(ms) = command_timeout_ms {
+    if let Some(ms) = raw.command_timeout_ms {
         c.command_timeout = Duration::from_millis(ms);
     }
+    c.tls = tls_files(raw.tls_ca_file, raw.tls_cert_file, raw.tls_key_file);
+    c.password = secret("adapter.password_file", raw.password_file, raw.password_env)?;
     // Checks the settings now, with the password kept out of the message.
     corelane_adapters::RedisAdapter::new(c.clone())
         .map_err(|e| problem("adapter", e.message().to_string()))?;
@@ -285,13 +338,7 @@ fn redis_json(
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_json(
-    _url: String,
-    _prefix: Option<String>,
-    _max_stream_len: Option<u64>,
-    _connect_timeout_ms: Option<u64>,
-    _command_timeout_ms: Option<u64>,
-) -> Result<AdapterJson, ConfigError> {
+fn redis_json(_raw: RawRedis) -> Result<AdapterJson, ConfigError> {
     Err(problem(
         "adapter.type",
         "\"redis\" needs corelane built with the `redis` feature".into(),
@@ -323,6 +370,12 @@ fn jetstream_json(raw: RawJetStream) -> Result<AdapterJson, ConfigError> {
     if let Some(v) = raw.max_pending_acks {
         c.max_pending_acks = v;
     }
+    c.tls = tls_files(raw.tls_ca_file, raw.tls_cert_file, raw.tls_key_file);
+    c.user = raw.user;
+    c.password = secret("adapter.password_file", raw.password_file, raw.password_env)?;
+    c.token = secret("adapter.token_file", raw.token_file, raw.token_env)?;
+    c.nkey_seed = raw.nkey_seed_file.map(corelane_adapters::Secret::File);
+    c.creds_file = raw.creds_file;
     corelane_adapters::JetStreamAdapter::new(c.clone())
         .map_err(|e| problem("adapter", e.message().to_string()))?;
     Ok(AdapterJson::JetStream(c))

@@ -152,12 +152,14 @@ pub struct BatchConfig {
 }
 
 impl Default for BatchConfig {
-    /// 1,024 events, 1 MiB, 1 ms.
+    /// Smart batching: 1,024 events or 1 MiB at most, no delay. A batch holds what one
+    /// drain pass found waiting, so it is as large as the backlog: one event when events
+    /// trickle in (delivered at once), full batches under load.
     fn default() -> Self {
         BatchConfig {
             max_events: 1024,
             max_bytes: 1 << 20,
-            max_delay: Duration::from_millis(1),
+            max_delay: Duration::ZERO,
         }
     }
 }
@@ -218,6 +220,48 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             producer_nonce_path: None,
         }
+    }
+}
+
+impl Config {
+    /// The low-latency profile: the defaults, with batches sealed at the end of every
+    /// drain pass ([`BatchConfig::low_latency`]) and shard threads that never sleep in
+    /// timed steps: [`WaitStrategy::BusySpin`] when the machine has a core for every
+    /// shard, the I/O thread and a producer, [`WaitStrategy::SpinThenYield`] otherwise
+    /// (spinning threads that outnumber cores delay each other by whole time slices).
+    /// Measured on a 2-vCPU VM (docs/benchmarks.md): ingest → written p50 ≈ 3 µs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corelane::{BatchConfig, Config};
+    ///
+    /// let config = Config::low_latency();
+    /// assert_eq!(config.batch, BatchConfig::low_latency());
+    /// ```
+    pub fn low_latency() -> Config {
+        let mut config = Config::default();
+        config.apply_low_latency();
+        config
+    }
+
+    /// Applies the low-latency profile to this configuration's shard count.
+    pub(crate) fn apply_low_latency(&mut self) {
+        self.batch = BatchConfig::low_latency();
+        self.wait_strategy = if available_cores() >= self.num_shards + 2 {
+            WaitStrategy::BusySpin
+        } else {
+            WaitStrategy::SpinThenYield
+        };
+    }
+
+    /// How many threads would spin without ever sleeping, and on how many cores, when
+    /// that is more than the machine has: `BusySpin` shard threads plus the I/O thread.
+    pub(crate) fn oversubscribed_spinners(&self) -> Option<(usize, usize)> {
+        let cores = available_cores();
+        let spinners = self.num_shards + 1;
+        (self.wait_strategy == WaitStrategy::BusySpin && spinners > cores)
+            .then_some((spinners, cores))
     }
 }
 

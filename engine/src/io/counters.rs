@@ -79,6 +79,17 @@ impl ShardIoCounters {
         self.flushed_ticket.load(Ordering::Acquire)
     }
 
+    /// Events written and events failed (all reasons): the two loads a completion check
+    /// needs, without a full snapshot.
+    pub(crate) fn finished(&self) -> (u64, u64) {
+        let failed = self
+            .failed_events
+            .iter()
+            .map(|c| c.load(Ordering::Acquire))
+            .sum();
+        (self.written_events.load(Ordering::Acquire), failed)
+    }
+
     /// A copy of every counter.
     pub(crate) fn snapshot(&self) -> ShardIoSnapshot {
         let load = |c: &AtomicU64| c.load(Ordering::Acquire);

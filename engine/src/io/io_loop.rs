@@ -242,7 +242,7 @@ impl IoLoop {
         match self.ladder.next_step() {
             wait::Step::Spin => std::hint::spin_loop(),
             wait::Step::Yield => std::thread::yield_now(),
-            wait::Step::Sleep(_) => self.sleep_until_woken(next_timer),
+            wait::Step::Sleep(_) | wait::Step::Park => self.sleep_until_woken(next_timer),
         }
     }
 

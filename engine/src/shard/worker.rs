@@ -23,8 +23,11 @@ use crate::io::{ShardLink, ShardMsg};
 use crate::shard::pinning::{Pinning, pin_current};
 use crate::shard::seal::SealRules;
 use crate::shared::BusShared;
-use crate::wait::Ladder;
+use crate::wait::{Ladder, Step};
 use crate::write::ring::RingReader;
+
+/// The longest a shard sleeps while something it cannot finish alone is pending.
+const PENDING_RECHECK: Duration = Duration::from_millis(1);
 
 /// Everything a shard thread starts with.
 pub(crate) struct ShardSetup {
@@ -128,7 +131,7 @@ impl ShardWorker {
             if self.bus.signals.stop.load(Ordering::Acquire) {
                 break;
             }
-            idler.wait(self.time_to_seal());
+            self.idle(&mut idler);
         }
         self.drain_to_end(&mut idler);
         self.bus.shard_states[self.shard as usize]
@@ -168,6 +171,46 @@ impl ShardWorker {
             }
             idler.wait(Some(Duration::from_millis(1)));
         }
+    }
+
+    /// One idle step: spin, yield, or — when nothing at all is pending — park until a
+    /// producer, a flush or shutdown wakes the thread. With work pending that only time
+    /// or the I/O thread moves on (an open batch waiting for its age, batches the I/O
+    /// thread has not taken yet, every buffer in flight), it sleeps until the next thing
+    /// is due, at most `PENDING_RECHECK`.
+    fn idle(&mut self, idler: &mut Ladder) {
+        match idler.next_step() {
+            Step::Park if self.nothing_pending() => self.park(),
+            Step::Park => {
+                let cap = self.time_to_seal().unwrap_or(PENDING_RECHECK);
+                Ladder::take(Step::Park, Some(cap.min(PENDING_RECHECK)));
+            }
+            step => Ladder::take(step, self.time_to_seal()),
+        }
+    }
+
+    /// True when the shard has nothing to do until new events, a flush or a stop arrive.
+    fn nothing_pending(&self) -> bool {
+        self.open.as_ref().is_none_or(|b| b.is_empty())
+            && self.outbox.is_empty()
+            && !self.flush_owed
+            && self.rings.iter().all(|r| r.readable() == 0)
+    }
+
+    /// Parks until unparked, following the protocol of `wake.rs`: announce, barrier, one
+    /// last look for work, then park.
+    fn park(&mut self) {
+        let bus = Arc::clone(&self.bus);
+        let wake = &bus.wakes[self.shard as usize];
+        wake.flag.announce(bus.barrier);
+        self.attach_rings();
+        let quiet = self.rings.iter().all(|r| r.readable() == 0)
+            && self.bus.signals.flush_ticket.load(Ordering::Acquire) <= self.flush_ticket
+            && !self.bus.signals.stop.load(Ordering::Acquire);
+        if quiet {
+            std::thread::park();
+        }
+        wake.flag.clear();
     }
 
     /// Takes rings of newly registered producers.

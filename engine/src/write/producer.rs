@@ -7,7 +7,7 @@ use crate::config::Backpressure;
 use crate::epoch::{Barrier, Epoch, ProducerPin};
 use crate::error::{IngestError, InvalidEvent, RefusalReason};
 use crate::shared::{BusShared, ProducerSlot};
-use crate::stats::{ProducerCounters, bump};
+use crate::stats::bump;
 use crate::wait::Ladder;
 use crate::write::event::{AsRawEvent, Event, validate_json};
 use crate::write::ring::RingWriter;
@@ -112,6 +112,8 @@ impl Refusal {
 /// ```
 pub struct Producer {
     rings: Box<[RingWriter]>,
+    /// Per shard, the slot's accepted count when this producer took it.
+    seq_base: Box<[u64]>,
     slot: Arc<ProducerSlot>,
     bus: Arc<BusShared>,
     seen_epoch: u64,
@@ -134,11 +136,7 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Registers a new producer with `bus`: a slot in its registry and one ring per shard.
     pub(crate) fn register(bus: &Arc<BusShared>) -> Producer {
-        let slot = Arc::new(ProducerSlot {
-            pin: ProducerPin::new(),
-            counters: ProducerCounters::new(bus.num_shards as usize),
-        });
-        let rings = bus.register_producer(&slot);
+        let (slot, rings) = bus.register_producer();
         Producer::new(Arc::clone(bus), slot, rings)
     }
 
@@ -150,7 +148,16 @@ impl Producer {
             }
             _ => usize::MAX,
         };
+        // A slot taken over from a dropped producer keeps its counts: receipts number
+        // this producer's events from where the slot stood.
+        let seq_base = slot
+            .counters
+            .accepted
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
         Producer {
+            seq_base,
             rings: rings.into_boxed_slice(),
             seen_epoch: bus.epoch.load(),
             num_shards: bus.num_shards,
@@ -314,9 +321,15 @@ impl Producer {
         if !self.rings[shard as usize].try_write(payload) {
             self.wait_for_room(shard, payload)?;
         }
+        // One load of a read-mostly line: the unpark only when the shard had gone idle.
+        let wake = &self.bus.wakes[shard as usize];
+        if wake.flag.needs_wake(self.barrier) {
+            wake.unpark();
+        }
         let accepted = &self.slot.counters.accepted[shard as usize];
-        let producer_seq = accepted.load(std::sync::atomic::Ordering::Relaxed);
+        let count = accepted.load(std::sync::atomic::Ordering::Relaxed);
         bump(accepted);
+        let producer_seq = count - self.seq_base[shard as usize];
         Ok(Receipt {
             shard,
             producer_seq,

@@ -12,6 +12,7 @@ mod bench;
 mod output;
 mod plot;
 mod pump;
+mod security;
 mod store;
 mod tail;
 

@@ -21,9 +21,11 @@ use crate::store::{AdapterKind, Opened, open_writable, parse_fsync};
 /// Options of `corelane pump`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Store: file (default), memory, noop, or a redis:// or nats:// URL.
+    /// Store: file (default), memory, noop, or a redis[s]://, nats:// or tls:// URL.
     #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
     adapter: AdapterKind,
+    #[command(flatten)]
+    security: crate::security::SecurityArgs,
     /// Data directory for the file adapter.
     #[arg(long, default_value = "corelane-data")]
     data: PathBuf,
@@ -58,7 +60,12 @@ struct LineCounts {
 /// Runs `corelane pump`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let input = open_input(&args)?;
-    let opened = open_writable(&args.adapter, Some(args.data.clone()), args.fsync)?;
+    let opened = open_writable(
+        &args.adapter,
+        Some(args.data.clone()),
+        args.fsync,
+        &args.security,
+    )?;
     let bus = build_bus(&args, &opened)?;
     let interrupted = interrupt_on_ctrl_c()?;
     let lines = spawn_reader(input);

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use corelane::Adapter;
 use corelane_adapters::{
-    FileAdapter, FileConfig, FsyncPolicy, JetStreamAdapter, JetStreamConfig, MemoryAdapter,
-    NoopAdapter, RedisAdapter, RedisConfig, redact_url,
+    FileAdapter, FileConfig, FsyncPolicy, JetStreamAdapter, MemoryAdapter, NoopAdapter,
+    RedisAdapter, redact_url,
 };
+
+use crate::security::SecurityArgs;
 
 /// Where events go (or come from).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +21,9 @@ pub enum AdapterKind {
     Memory,
     /// Counted and dropped.
     Noop,
-    /// Redis Streams at this URL.
+    /// Redis Streams at this URL (`redis://` or `rediss://`).
     Redis(String),
-    /// NATS JetStream at this URL.
+    /// NATS JetStream at this URL (`nats://` or `tls://`).
     Nats(String),
 }
 
@@ -32,10 +34,14 @@ impl AdapterKind {
             "file" => Ok(AdapterKind::File),
             "memory" => Ok(AdapterKind::Memory),
             "noop" => Ok(AdapterKind::Noop),
-            url if url.starts_with("redis://") => Ok(AdapterKind::Redis(url.to_string())),
-            url if url.starts_with("nats://") => Ok(AdapterKind::Nats(url.to_string())),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Ok(AdapterKind::Redis(url.to_string()))
+            }
+            url if url.starts_with("nats://") || url.starts_with("tls://") => {
+                Ok(AdapterKind::Nats(url.to_string()))
+            }
             other => Err(format!(
-                "--adapter {:?}: expected file, memory, noop, a redis:// or a nats:// URL",
+                "--adapter {:?}: expected file, memory, noop, a redis[s]://, nats:// or tls:// URL",
                 redact_url(other)
             )),
         }
@@ -95,7 +101,9 @@ pub fn open_writable(
     kind: &AdapterKind,
     dir: Option<PathBuf>,
     fsync: FsyncPolicy,
+    security: &SecurityArgs,
 ) -> Result<Opened, String> {
+    security.check_applies_to(kind)?;
     Ok(match kind {
         AdapterKind::File => {
             let dir = dir.ok_or("the file adapter needs --data DIR")?;
@@ -135,17 +143,27 @@ pub fn open_writable(
             }
         }
         AdapterKind::Redis(url) => Opened {
-            adapter: Arc::new(RedisAdapter::new(RedisConfig::new(url)).map_err(|e| e.to_string())?),
-            description: format!("redis adapter at {}", redact_url(url)),
+            adapter: Arc::new(
+                RedisAdapter::new(security.redis_config(url)).map_err(|e| e.to_string())?,
+            ),
+            description: format!(
+                "redis adapter at {}{}",
+                redact_url(url),
+                security.describe()
+            ),
             file: None,
             memory: None,
             noop: None,
         },
         AdapterKind::Nats(url) => Opened {
             adapter: Arc::new(
-                JetStreamAdapter::new(JetStreamConfig::new(url)).map_err(|e| e.to_string())?,
+                JetStreamAdapter::new(security.jetstream_config(url)).map_err(|e| e.to_string())?,
             ),
-            description: format!("jetstream adapter at {}", redact_url(url)),
+            description: format!(
+                "jetstream adapter at {}{}",
+                redact_url(url),
+                security.describe()
+            ),
             file: None,
             memory: None,
             noop: None,
@@ -157,7 +175,9 @@ pub fn open_writable(
 pub fn open_readable(
     kind: &AdapterKind,
     dir: &std::path::Path,
+    security: &SecurityArgs,
 ) -> Result<(Arc<dyn Adapter>, u32), String> {
+    security.check_applies_to(kind)?;
     match kind {
         AdapterKind::File => {
             let store = FileAdapter::open_read_only(dir).map_err(|e| e.to_string())?;
@@ -171,7 +191,7 @@ pub fn open_readable(
             Ok((Arc::new(store), shards))
         }
         AdapterKind::Redis(url) => {
-            let redis = RedisAdapter::new(RedisConfig::new(url)).map_err(|e| e.to_string())?;
+            let redis = RedisAdapter::new(security.redis_config(url)).map_err(|e| e.to_string())?;
             let shards = redis
                 .discover_shards(std::time::Instant::now() + Duration::from_secs(10))
                 .map_err(|e| e.to_string())?;
@@ -181,7 +201,8 @@ pub fn open_readable(
             Ok((Arc::new(redis), shards))
         }
         AdapterKind::Nats(url) => {
-            let js = JetStreamAdapter::new(JetStreamConfig::new(url)).map_err(|e| e.to_string())?;
+            let js =
+                JetStreamAdapter::new(security.jetstream_config(url)).map_err(|e| e.to_string())?;
             let shards = js
                 .discover_shards(std::time::Instant::now() + Duration::from_secs(10))
                 .map_err(|e| e.to_string())?;
@@ -191,7 +212,7 @@ pub fn open_readable(
             Ok((Arc::new(js), shards))
         }
         other => Err(format!(
-            "tail reads a file store, redis:// or nats://, not {}",
+            "tail reads a file store, redis[s]://, nats:// or tls://, not {}",
             other.name()
         )),
     }

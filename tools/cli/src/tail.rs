@@ -15,9 +15,11 @@ use crate::store::{AdapterKind, open_readable};
 /// Options of `corelane tail`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Store: file (default), or a redis:// or nats:// URL.
+    /// Store: file (default), or a redis[s]://, nats:// or tls:// URL.
     #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
     adapter: AdapterKind,
+    #[command(flatten)]
+    security: crate::security::SecurityArgs,
     /// The store's data directory (file adapter).
     #[arg(long, default_value = "corelane-data")]
     data: PathBuf,
@@ -62,7 +64,7 @@ fn parse_order(text: &str) -> Result<ConsumeOrder, String> {
 
 /// Runs `corelane tail`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let (store, shards) = open_readable(&args.adapter, &args.data)?;
+    let (store, shards) = open_readable(&args.adapter, &args.data, &args.security)?;
     let consumer = Consumer::new(store, shards);
     let mut request = ConsumeRequest::new().limit(1000).ordering(args.order);
     if let Some(f) = args.filter.clone() {

@@ -327,7 +327,10 @@ fn errors_are_one_line_with_a_non_zero_exit() {
     assert!(text(&out.stderr).contains("--producers 0 is outside 1..=256"));
     let out = run(&["pump", "--adapter", "kafka://localhost"], Some(""));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("expected file, memory, noop, a redis:// or a nats:// URL"));
+    assert!(
+        text(&out.stderr)
+            .contains("expected file, memory, noop, a redis[s]://, nats:// or tls:// URL")
+    );
 }
 
 #[test]

@@ -1,11 +1,16 @@
 //! Real servers for adapter tests: a child `redis-server` or `nats-server -js` on a free
-//! loopback port with a temporary data directory, stopped when dropped.
+//! loopback port with a temporary data directory, stopped when dropped; and certificates
+//! for TLS tests ([`TestPki`]).
 //!
 //! When the binary is missing, [`Server::redis`] and [`Server::nats`] return `None` after
 //! printing why (the test then skips) — except under `CI=true`, where a missing server is
 //! a failure.
 
 #![deny(missing_docs, missing_debug_implementations)]
+
+mod pki;
+
+pub use pki::{CertFiles, TestPki};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -41,6 +46,34 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The arguments of a durable, debuggable test redis-server listening as `listen` says.
+fn redis_args(listen: &[&str], dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = listen.iter().map(|s| s.to_string()).collect();
+    args.extend(
+        [
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--enable-debug-command",
+            "yes",
+            "--protected-mode",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args
+}
+
 /// A server child process.
 #[derive(Debug)]
 pub struct Server {
@@ -70,6 +103,10 @@ fn redis_answers(port: u16) -> bool {
     }
 }
 
+fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
 fn nats_answers(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -86,31 +123,54 @@ impl Server {
         let program = require("redis-server")?;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut args: Vec<String> = [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--enable-debug-command",
-            "yes",
-            "--protected-mode",
-            "no",
-            "--loglevel",
-            "warning",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = redis_args(&["--port", &port.to_string()], dir.path());
         args.extend(extra.iter().map(|s| s.to_string()));
         Some(Server::launch(program, args, port, dir, redis_answers))
+    }
+
+    /// `redis-server` as [`Server::redis`] but speaking only TLS, with the certificate
+    /// of `pki.server`; `mutual` makes it require a client certificate signed by
+    /// `pki.ca` (`--tls-auth-clients yes`). `port` is the TLS port.
+    pub fn redis_tls(pki: &TestPki, mutual: bool, extra: &[&str]) -> Option<Server> {
+        let program = require("redis-server")?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let path = |p: &Path| p.to_str().unwrap().to_string();
+        let tls = [
+            "--port".to_string(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            path(&pki.server.cert),
+            "--tls-key-file".into(),
+            path(&pki.server.key),
+            "--tls-ca-cert-file".into(),
+            path(&pki.ca),
+            "--tls-auth-clients".into(),
+            if mutual { "yes" } else { "no" }.into(),
+        ];
+        let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+        let mut args = redis_args(&tls, dir.path());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Some(Server::launch(program, args, port, dir, listening))
+    }
+
+    /// `nats-server` with the configuration `conf` (NATS config syntax: a `tls {}`
+    /// block, `authorization {}`…) after a `listen` line for a free loopback port and a
+    /// `jetstream {}` block with its store in a temporary directory.
+    pub fn nats_with_config(conf: &str) -> Option<Server> {
+        let program = require("nats-server")?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let file = dir.path().join("nats.conf");
+        let text = format!(
+            "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: \"{}\" }}\n{conf}\n",
+            dir.path().join("js").display()
+        );
+        std::fs::write(&file, text).unwrap();
+        let args = vec!["-c".to_string(), file.to_str().unwrap().to_string()];
+        Some(Server::launch(program, args, port, dir, nats_answers))
     }
 
     /// `nats-server -js` with its store in a temporary directory, plus `extra` arguments.

@@ -33,9 +33,11 @@ use crate::{Failure, parse_count, parse_duration};
 /// Options of `corelane bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Store: file (embedded log, the default), memory, noop, or a redis:// or nats:// URL.
+    /// Store: file (embedded log, the default), memory, noop, or a redis[s]://, nats:// or tls:// URL.
     #[arg(long, default_value = "file", value_parser = AdapterKind::parse)]
     adapter: AdapterKind,
+    #[command(flatten)]
+    security: crate::security::SecurityArgs,
     /// Data directory for the file adapter (default: a temporary directory, removed at exit).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -63,6 +65,11 @@ pub struct Args {
     /// Shard wait strategy: busy-spin, spin-then-yield, or backoff.
     #[arg(long, default_value = "backoff", value_parser = parse_wait)]
     wait: WaitStrategy,
+    /// Configuration profile: default, or low-latency (batches sealed every pass and
+    /// shard threads that spin and yield instead of parking; overrides --batch and
+    /// --wait).
+    #[arg(long, default_value = "default", value_parser = parse_profile)]
+    profile: Profile,
     /// Print the summary as JSON on stdout instead of tables.
     #[arg(long)]
     json: bool,
@@ -82,6 +89,23 @@ fn parse_batch(text: &str) -> Result<BatchConfig, String> {
         other => Err(format!(
             "{other:?}: expected low-latency, default or high-throughput"
         )),
+    }
+}
+
+/// A `--profile` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// The defaults (smart batching, shard threads that park when idle).
+    Default,
+    /// `Config::low_latency()`.
+    LowLatency,
+}
+
+fn parse_profile(text: &str) -> Result<Profile, String> {
+    match text {
+        "default" => Ok(Profile::Default),
+        "low-latency" => Ok(Profile::LowLatency),
+        other => Err(format!("{other:?}: expected default or low-latency")),
     }
 }
 
@@ -105,7 +129,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .data
         .clone()
         .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()));
-    let opened = open_writable(&args.adapter, dir, args.fsync)?;
+    let opened = open_writable(&args.adapter, dir, args.fsync, &args.security)?;
     let probe = Arc::new(Probe::new(Arc::clone(&opened.adapter)));
     let bus = Arc::new(build_bus(&args, probe.clone())?);
     let produced = producers::run(&args, &bus, &probe)?;
@@ -120,6 +144,8 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         lost: stats.in_flight() + missing,
         stored,
         num_shards: bus.num_shards(),
+        batch: bus.config().batch,
+        wait: bus.config().wait_strategy,
         drain_time: drained - produced.produce_time,
         produce_time: produced.produce_time,
         full_ring_waits: produced.full_ring_waits,
@@ -185,6 +211,9 @@ fn build_bus(args: &Args, probe: Arc<Probe>) -> Result<Bus, Failure> {
         .backpressure(Backpressure::block(Duration::from_secs(30)));
     if let Some(shards) = args.shards {
         builder = builder.num_shards(shards);
+    }
+    if args.profile == Profile::LowLatency {
+        builder = builder.low_latency();
     }
     Ok(builder.build_shared(probe)?)
 }

@@ -21,6 +21,10 @@ pub(super) struct Measured {
     pub(super) lost: u64,
     /// Shards the bus ran.
     pub(super) num_shards: u32,
+    /// The batching the bus ran with (after any profile).
+    pub(super) batch: corelane::BatchConfig,
+    /// The shard wait strategy the bus ran with (after any profile).
+    pub(super) wait: corelane::WaitStrategy,
     /// From the first producer's start to the last producer's end.
     pub(super) produce_time: Duration,
     /// From the last producer's end until the flush returned.
@@ -77,8 +81,8 @@ fn summary_json(args: &Args, store: &str, m: &Measured) -> Value {
         "duration_s": m.produce_time.as_secs_f64(),
         "drain_s": m.drain_time.as_secs_f64(),
         "event_bytes": args.event_bytes,
-        "batch": {"max_events": args.batch.max_events, "max_bytes": args.batch.max_bytes, "max_delay_ns": args.batch.max_delay.as_nanos() as u64},
-        "wait_strategy": format!("{:?}", args.wait),
+        "batch": {"max_events": m.batch.max_events, "max_bytes": m.batch.max_bytes, "max_delay_ns": m.batch.max_delay.as_nanos() as u64},
+        "wait_strategy": format!("{:?}", m.wait),
         "throughput_events_per_s": m.throughput(),
         "ingest_latency": percentiles(&m.ingest),
         "ingest_latency_sampling": if args.rate.is_some() { "every call, from intended send time" } else { "every 16th call" },

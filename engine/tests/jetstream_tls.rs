@@ -1,0 +1,213 @@
+//! The JetStream adapter over TLS and with NKey users, against a real nats-server
+//! configured by the test (certificates made by the test): round trips with the right
+//! settings, one-line refusals at start with wrong ones, and a server killed mid-stream.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{builder, payload};
+use corelane::adapters::{JetStreamAdapter, JetStreamConfig, Secret, TlsFiles};
+use corelane::read::{ConsumeRequest, Consumer};
+use corelane_testkit::{CertFiles, Server, TestPki};
+
+fn tls_block(pki: &TestPki, server: &CertFiles, verify: bool) -> String {
+    format!(
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: {verify}\n  timeout: 2\n}}\n",
+        server.cert.display(),
+        server.key.display(),
+        pki.ca.display()
+    )
+}
+
+fn config(url: &str, tls: Option<TlsFiles>) -> JetStreamConfig {
+    let mut c = JetStreamConfig::new(url);
+    c.tls = tls;
+    c.connect_timeout = Duration::from_millis(1500);
+    c.request_timeout = Duration::from_secs(3);
+    c
+}
+
+fn nats_url(server: &Server) -> String {
+    format!("nats://127.0.0.1:{}", server.port)
+}
+
+/// Ingests `count` events, shuts down, and reads everything back.
+fn round_trip(config: JetStreamConfig, count: u64) {
+    let js = Arc::new(JetStreamAdapter::new(config).unwrap());
+    let bus = builder(2).build_shared(js.clone()).unwrap();
+    let mut producer = bus.producer();
+    for i in 0..count {
+        producer.ingest_raw(payload(2, i)).unwrap();
+    }
+    drop(producer);
+    bus.shutdown().unwrap();
+    let events = Consumer::new(js, 2)
+        .read_all(&ConsumeRequest::new())
+        .unwrap();
+    let seen: HashSet<Vec<u8>> = events.iter().map(|e| e.payload.clone()).collect();
+    assert!(seen.len() as u64 >= count, "every event came back");
+}
+
+/// The one-line error a bus on `config` refuses to start with, within the timeout.
+fn refusal(config: JetStreamConfig) -> String {
+    let started = Instant::now();
+    let js = match JetStreamAdapter::new(config) {
+        Ok(js) => Arc::new(js),
+        Err(e) => return e.to_string(),
+    };
+    let err = builder(1)
+        .build_shared(js)
+        .expect_err("the bus must not start");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "one line: {text}");
+    eprintln!("refused: {text}");
+    text
+}
+
+#[test]
+fn tls_round_trip_with_nats_and_tls_urls() {
+    let pki = TestPki::new();
+    let Some(server) = Server::nats_with_config(&tls_block(&pki, &pki.server, false)) else {
+        return;
+    };
+    round_trip(
+        config(&nats_url(&server), Some(TlsFiles::with_ca(&pki.ca))),
+        300,
+    );
+    let tls_url = format!("tls://127.0.0.1:{}", server.port);
+    round_trip(config(&tls_url, Some(TlsFiles::with_ca(&pki.ca))), 300);
+}
+
+#[test]
+fn mutual_tls_needs_the_client_certificate() {
+    let pki = TestPki::new();
+    let Some(server) = Server::nats_with_config(&tls_block(&pki, &pki.server, true)) else {
+        return;
+    };
+    let url = nats_url(&server);
+    let with_cert = TlsFiles::with_ca(&pki.ca).with_client_cert(&pki.client.cert, &pki.client.key);
+    round_trip(config(&url, Some(with_cert)), 200);
+    let err = refusal(config(&url, Some(TlsFiles::with_ca(&pki.ca))));
+    assert!(err.contains("client certificate"), "{err}");
+    let untrusted = TlsFiles::with_ca(&pki.ca)
+        .with_client_cert(&pki.untrusted_client.cert, &pki.untrusted_client.key);
+    let err = refusal(config(&url, Some(untrusted)));
+    assert!(err.contains("TLS"), "{err}");
+}
+
+#[test]
+fn certificate_problems_are_refused_at_start_with_their_cause() {
+    let pki = TestPki::new();
+    let Some(good) = Server::nats_with_config(&tls_block(&pki, &pki.server, false)) else {
+        return;
+    };
+    let err = refusal(config(
+        &nats_url(&good),
+        Some(TlsFiles::with_ca(&pki.other_ca)),
+    ));
+    assert!(err.contains("not signed by a trusted CA"), "{err}");
+    for (files, cause) in [
+        (&pki.expired, "expired"),
+        (&pki.wrong_name, "not valid for the host name"),
+    ] {
+        let server = Server::nats_with_config(&tls_block(&pki, files, false)).unwrap();
+        let err = refusal(config(&nats_url(&server), Some(TlsFiles::with_ca(&pki.ca))));
+        assert!(err.contains(cause), "{cause}: {err}");
+    }
+}
+
+#[test]
+fn tls_and_plaintext_never_mix() {
+    let pki = TestPki::new();
+    let (Some(tls_server), Some(plain_server)) = (
+        Server::nats_with_config(&tls_block(&pki, &pki.server, false)),
+        Server::nats(&[]),
+    ) else {
+        return;
+    };
+    let err = refusal(config(
+        &plain_server.nats_url(),
+        Some(TlsFiles::with_ca(&pki.ca)),
+    ));
+    assert!(err.contains("does not offer TLS"), "{err}");
+    let tls_url = format!("tls://127.0.0.1:{}", plain_server.port);
+    let err = refusal(config(&tls_url, None));
+    assert!(err.contains("does not offer TLS"), "{err}");
+    // The server requires TLS: the client upgrades, trusting only the bundled public
+    // roots, which did not sign the test CA.
+    let err = refusal(config(&nats_url(&tls_server), None));
+    assert!(err.contains("not signed by a trusted CA"), "{err}");
+}
+
+#[test]
+fn nkey_users_over_tls_right_and_wrong_seeds() {
+    let pki = TestPki::new();
+    let user = nkeys::KeyPair::new_user();
+    let conf = format!(
+        "{}authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+        tls_block(&pki, &pki.server, false),
+        user.public_key()
+    );
+    let Some(server) = Server::nats_with_config(&conf) else {
+        return;
+    };
+    let url = nats_url(&server);
+    let seed_file = pki.dir.path().join("user.nk");
+    std::fs::write(&seed_file, format!("{}\n", user.seed().unwrap())).unwrap();
+    let mut good = config(&url, Some(TlsFiles::with_ca(&pki.ca)));
+    good.nkey_seed = Some(Secret::File(seed_file.clone()));
+    round_trip(good.clone(), 200);
+
+    let stranger = pki.dir.path().join("stranger.nk");
+    std::fs::write(&stranger, nkeys::KeyPair::new_user().seed().unwrap()).unwrap();
+    let mut wrong = good.clone();
+    wrong.nkey_seed = Some(Secret::File(stranger));
+    let err = refusal(wrong);
+    assert!(err.contains("Authorization Violation"), "{err}");
+
+    let err = refusal(config(&url, Some(TlsFiles::with_ca(&pki.ca))));
+    assert!(err.contains("Authorization Violation"), "{err}");
+
+    let garbage = pki.dir.path().join("garbage.nk");
+    std::fs::write(&garbage, "SUAXXXXnotaseed").unwrap();
+    let mut bad = good;
+    bad.nkey_seed = Some(Secret::File(garbage));
+    let err = refusal(bad);
+    assert!(err.contains("not a valid NKey seed"), "{err}");
+}
+
+/// The kill -9 test of `jetstream.rs` over TLS: after the restart every connection is
+/// re-established with a fresh handshake; the server drops retried duplicates.
+#[test]
+fn server_killed_mid_stream_delivers_exactly_once_over_tls() {
+    let pki = TestPki::new();
+    let Some(mut server) = Server::nats_with_config(&tls_block(&pki, &pki.server, false)) else {
+        return;
+    };
+    let mut c = config(&nats_url(&server), Some(TlsFiles::with_ca(&pki.ca)));
+    c.connect_timeout = Duration::from_millis(300);
+    c.request_timeout = Duration::from_millis(600);
+    let js = Arc::new(JetStreamAdapter::new(c).unwrap());
+    let bus = common::outage_bus(2, js.clone());
+    let accepted =
+        common::ingest_through(&bus, 8, 1000, || server.outage(Duration::from_millis(700)));
+    let events = Consumer::new(js, 2)
+        .read_all(&ConsumeRequest::new())
+        .unwrap();
+    let unique: HashSet<Vec<u8>> = events.iter().map(|e| e.payload.clone()).collect();
+    assert_eq!(
+        unique.len() as u64,
+        accepted,
+        "every accepted event arrived"
+    );
+    assert_eq!(events.len() as u64, accepted, "exactly once");
+    assert_eq!(bus.stats().written, accepted);
+}
