@@ -108,6 +108,7 @@ fn main() {
             "jetstream adapter (1000 per batch)", rate
         );
     }
+    tls_rates(&mut results, &mut rows);
     print_latency_table("time per write_batch (1,000 events)", &rows);
     let _ = std::fs::remove_dir_all(&root);
     write_report(
@@ -189,4 +190,44 @@ fn jetstream_rate(
         .push(json!({"adapter": "jetstream", "events_per_s": rate, "batch_write": lat.to_json()}));
     rows.push(("jetstream".to_string(), lat));
     Some(rate)
+}
+
+/// The Redis and JetStream adapters over TLS (certificates made for the run, the server
+/// checked against its CA), next to the plaintext rows above: what encryption costs.
+fn tls_rates(results: &mut Vec<serde_json::Value>, rows: &mut Vec<(String, Summary)>) {
+    use corelane_adapters::TlsFiles;
+    let pki = corelane_testkit::TestPki::new();
+    if let Some(server) = corelane_testkit::Server::redis_tls(&pki, false, &["--appendonly", "no"])
+    {
+        let mut config =
+            corelane_adapters::RedisConfig::new(format!("rediss://127.0.0.1:{}", server.port));
+        config.prefix = "bench".into();
+        config.tls = Some(TlsFiles::with_ca(&pki.ca));
+        let adapter = corelane_adapters::RedisAdapter::new(config).expect("redis tls adapter");
+        let (rate, lat) = run(&adapter, scaled_count(300));
+        println!("  {:34} {:>14.0}", "redis adapter over TLS", rate);
+        results.push(
+            json!({"adapter": "redis tls", "events_per_s": rate, "batch_write": lat.to_json()}),
+        );
+        rows.push(("redis tls".to_string(), lat));
+    }
+    let conf = format!(
+        "tls {{\n cert_file: \"{}\"\n key_file: \"{}\"\n ca_file: \"{}\"\n timeout: 2\n}}\n",
+        pki.server.cert.display(),
+        pki.server.key.display(),
+        pki.ca.display()
+    );
+    if let Some(server) = corelane_testkit::Server::nats_with_config(&conf) {
+        let mut config =
+            corelane_adapters::JetStreamConfig::new(format!("tls://127.0.0.1:{}", server.port));
+        config.tls = Some(TlsFiles::with_ca(&pki.ca));
+        let adapter =
+            corelane_adapters::JetStreamAdapter::new(config).expect("jetstream tls adapter");
+        let (rate, lat) = run(&adapter, scaled_count(300));
+        println!("  {:34} {:>14.0}", "jetstream adapter over TLS", rate);
+        results.push(
+            json!({"adapter": "jetstream tls", "events_per_s": rate, "batch_write": lat.to_json()}),
+        );
+        rows.push(("jetstream tls".to_string(), lat));
+    }
 }

@@ -423,3 +423,99 @@ fn pump_then_tail_through_jetstream() {
     };
     pump_tail_bench_through(&server.nats_url(), 200, "time");
 }
+
+/// pump → tail → bench through Redis over TLS, trusting the test's CA with --tls-ca.
+#[test]
+fn pump_then_tail_through_redis_over_tls() {
+    let pki = corelane_testkit::TestPki::new();
+    let Some(server) = corelane_testkit::Server::redis_tls(&pki, false, &[]) else {
+        return;
+    };
+    let url = format!("rediss://127.0.0.1:{}", server.port);
+    let ca = pki.ca.to_str().unwrap();
+    let input: String = (0..50).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let out = run(&["pump", "--adapter", &url, "--tls-ca", ca], Some(&input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["tail", "--adapter", &url, "--tls-ca", ca], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 50);
+    let out = run(
+        &[
+            "bench",
+            "--adapter",
+            &url,
+            "--tls-ca",
+            ca,
+            "--duration",
+            "300ms",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Without the CA the server's certificate is not trusted: a one-line refusal.
+    let out = run(&["tail", "--adapter", &url], None);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim().lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Passwords and tokens given in URLs never appear in anything the CLI prints, whether
+/// the server accepts them or not.
+#[test]
+fn secrets_never_appear_in_cli_output() {
+    let Some(redis) = corelane_testkit::Server::redis(&["--requirepass", "pw-R3dis-s3cret"]) else {
+        return;
+    };
+    let Some(nats) = corelane_testkit::Server::nats(&["--auth", "tok-N4ts-s3cret"]) else {
+        return;
+    };
+    let cases = [
+        (
+            format!("redis://:pw-R3dis-s3cret@127.0.0.1:{}", redis.port),
+            "pw-R3dis-s3cret",
+            true,
+        ),
+        (
+            format!("redis://:wrong-Pw-s3cret@127.0.0.1:{}", redis.port),
+            "wrong-Pw-s3cret",
+            false,
+        ),
+        (
+            format!("nats://tok-N4ts-s3cret@127.0.0.1:{}", nats.port),
+            "tok-N4ts-s3cret",
+            true,
+        ),
+        (
+            format!("nats://wrong-T0k-s3cret@127.0.0.1:{}", nats.port),
+            "wrong-T0k-s3cret",
+            false,
+        ),
+    ];
+    for (url, secret, accepted) in &cases {
+        let input = "{\"i\":1}\n";
+        let runs = [
+            run(&["pump", "--adapter", url], Some(input)),
+            run(&["tail", "--adapter", url], None),
+            run(
+                &["bench", "--adapter", url, "--duration", "200ms", "--json"],
+                None,
+            ),
+            run(&["bench", "--adapter", url, "--duration", "200ms"], None),
+        ];
+        for out in &runs {
+            assert_eq!(
+                out.status.success(),
+                *accepted,
+                "{url}: {}",
+                text(&out.stderr)
+            );
+            let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+            assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+        }
+    }
+}
