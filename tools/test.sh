@@ -7,22 +7,24 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# The Redis and NATS adapter tests start their own servers. Install the binaries when
-# they are missing and we may (root, apt): CI does; elsewhere those tests skip with a
-# printed reason.
+# The Redis and NATS adapter tests start their own servers; the C ABI's package test
+# builds consumers with cmake and pkg-config. Install what is missing when we may
+# (root, apt): CI does; elsewhere those tests skip with a printed reason.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        step "installing ${missing[*]} for the adapter tests"
+        step "installing ${missing[*]} for the adapter and package tests"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq && apt-get install -y -qq redis-server nats-server >/dev/null
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
     elif [ "${CI:-}" = true ]; then
         echo "CI=true but ${missing[*]} missing and cannot be installed (not root or no apt-get)" >&2
         exit 1
     else
-        echo "note: ${missing[*]} not installed; those adapter tests will skip" >&2
+        echo "note: ${missing[*]} not installed; the tests that need them will skip" >&2
     fi
 fi
 

@@ -13,7 +13,7 @@ use crate::read::error::ConsumerError;
 use crate::read::subscribe::{StartAt, Subscription};
 use crate::shared::BusShared;
 use crate::start::start_bus;
-use crate::stats::{Stats, Totals};
+use crate::stats::{Latency, Stats, Totals};
 use crate::write::event::{AsRawEvent, Event};
 use crate::write::local::with_local_producer;
 use crate::write::producer::{BatchOutcome, Producer, Receipt};
@@ -196,6 +196,30 @@ impl Bus {
     /// ```
     pub fn totals(&self) -> Totals {
         self.shared.totals()
+    }
+
+    /// Ingest → acknowledged latency since the bus started or the previous call, per
+    /// shard and overall — and a new interval from now: call it periodically for
+    /// interval percentiles. ([`Stats::latency`] reads the same histograms without
+    /// starting over.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use corelane::Bus;
+    /// use corelane::adapters::MemoryAdapter;
+    ///
+    /// let bus = Bus::builder().num_shards(1).build(MemoryAdapter::new()).unwrap();
+    /// bus.ingest_raw(b"x").unwrap();
+    /// bus.flush(Duration::from_secs(5)).unwrap();
+    /// let (_, overall) = bus.take_latency();
+    /// assert_eq!(overall.count, 1);
+    /// assert!(overall.p50_ns > 0 && overall.p50_ns <= overall.max_ns);
+    /// assert_eq!(bus.take_latency().1.count, 0, "a new interval");
+    /// ```
+    pub fn take_latency(&self) -> (Vec<Latency>, Latency) {
+        self.shared.io.latency().take()
     }
 
     /// A reading of every counter.

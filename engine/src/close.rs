@@ -35,7 +35,7 @@ impl BusShared {
         if matches!(*lifecycle, Lifecycle::Running) {
             *lifecycle = Lifecycle::Closing;
             let bus = Arc::clone(self);
-            let producer_wait = timeout.min(self.config.shutdown_timeout);
+            let producer_wait = self.config.shutdown_timeout;
             let spawned = std::thread::Builder::new()
                 .name("corelane-close".into())
                 .spawn(move || bus.run_close(producer_wait));
@@ -48,11 +48,11 @@ impl BusShared {
         }
         loop {
             if let Lifecycle::Closed(result) = &*lifecycle {
-                return result.clone();
+                return (**result).clone();
             }
             if self.closed.wait_until(&mut lifecycle, deadline).timed_out() {
                 if let Lifecycle::Closed(result) = &*lifecycle {
-                    return result.clone();
+                    return (**result).clone();
                 }
                 let stage = STAGES[usize::from(self.stage.load(Ordering::Acquire))];
                 return Err(ShutdownError::Timeout { stage, timeout });
@@ -62,7 +62,7 @@ impl BusShared {
 
     fn run_close(&self, producer_wait: Duration) {
         let result = self.close(producer_wait);
-        *self.lifecycle.lock() = Lifecycle::Closed(result);
+        *self.lifecycle.lock() = Lifecycle::Closed(Box::new(result));
         self.closed.notify_all();
     }
 

@@ -116,7 +116,7 @@ pub use config::{
 pub use error::{BuildError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError};
 pub use nonce::NonceError;
 pub use shard::pinning::Pinning;
-pub use stats::{Failed, Refused, ShardStats, Stats, Totals};
+pub use stats::{Failed, Latency, Refused, ShardStats, Stats, Totals};
 pub use write::event::{AsRawEvent, Event, EventError, RawEvent};
 pub use write::producer::{BatchOutcome, Producer, Receipt};
 pub use write::routing::Route;

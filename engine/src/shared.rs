@@ -72,7 +72,7 @@ pub(crate) enum Lifecycle {
     Running,
     /// A closer thread is running the stages; callers wait on `closed` with their bounds.
     Closing,
-    Closed(Result<Stats, ShutdownError>),
+    Closed(Box<Result<Stats, ShutdownError>>),
 }
 
 /// State shared by the bus handle, its producers and its shard threads.
@@ -301,6 +301,7 @@ pub(crate) mod testing {
             max_inflight_per_shard: config.max_inflight_batches,
             jitter_seed: 1,
             core: None,
+            clock: crate::clock::Clock::new(),
         };
         let adapter = Arc::new(corelane_adapters::NoopAdapter::new());
         let (io, links) = spawn_io_thread(io_config, adapter).unwrap();

@@ -37,7 +37,8 @@ pub(crate) fn start_bus(
     let nonce = producer_nonce(&config)?;
     let report = init_adapter(&config, adapter)?;
     let nonce = rotate_nonce_if_history_unknown(&config, adapter.name(), &report, nonce)?;
-    let (io, links) = start_io_thread(&config, nonce, adapter)?;
+    let clock = Clock::new();
+    let (io, links) = start_io_thread(&config, nonce, clock, adapter)?;
     let tails: Vec<ShardTail> = (0..config.num_shards as u32)
         .map(|s| report.tail(s))
         .collect();
@@ -49,7 +50,7 @@ pub(crate) fn start_bus(
         .map(|_| crossbeam_channel::unbounded::<RingReader>())
         .unzip();
     let shared = Arc::new(BusShared::new(config, nonce, io, &next_sequences, inboxes));
-    start_shard_threads(&shared, links, inbox_readers, &tails)?;
+    start_shard_threads(&shared, links, inbox_readers, &tails, clock)?;
     Ok(shared)
 }
 
@@ -112,6 +113,7 @@ fn rotate_nonce_if_history_unknown(
 fn start_io_thread(
     config: &Config,
     nonce: u64,
+    clock: Clock,
     adapter: &Arc<dyn Adapter>,
 ) -> Result<(IoHandle, Vec<ShardLink>), BuildError> {
     let io_config = IoConfig {
@@ -127,6 +129,7 @@ fn start_io_thread(
         max_inflight_per_shard: config.max_inflight_batches,
         jitter_seed: nonce,
         core: config.io_core,
+        clock,
     };
     spawn_io_thread(io_config, Arc::clone(adapter)).map_err(|error| BuildError::Spawn {
         what: "I/O".into(),
@@ -142,8 +145,8 @@ fn start_shard_threads(
     links: Vec<ShardLink>,
     inbox_readers: Vec<Receiver<RingReader>>,
     tails: &[ShardTail],
+    clock: Clock,
 ) -> Result<(), BuildError> {
-    let clock = Clock::new();
     let cores = plan_cores(&shared.config.cores, tails.len());
     let mut spawn_error = None;
     for (shard, (link, inbox)) in links.into_iter().zip(inbox_readers).enumerate() {

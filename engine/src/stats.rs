@@ -59,6 +59,25 @@ impl ProducerCounters {
     }
 }
 
+/// Percentiles of the time from ingest (the shard's insertion timestamp) to the
+/// adapter's acknowledgement, recorded on the I/O thread for every written event. All
+/// zero before the first event. Values are within 0.1 % (three significant digits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Events measured.
+    pub count: u64,
+    /// Median, nanoseconds.
+    pub p50_ns: u64,
+    /// 90th percentile, nanoseconds.
+    pub p90_ns: u64,
+    /// 99th percentile, nanoseconds.
+    pub p99_ns: u64,
+    /// 99.9th percentile, nanoseconds.
+    pub p999_ns: u64,
+    /// Largest, nanoseconds.
+    pub max_ns: u64,
+}
+
 /// The four totals a completion poller needs, read without a lock or an allocation
 /// ([`Bus::totals`](crate::Bus::totals)). At quiescence `accepted == written + failed`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -232,6 +251,8 @@ pub struct ShardStats {
     pub rings: u64,
     /// Where the shard thread is pinned.
     pub pinning: Pinning,
+    /// Ingest → acknowledged for this shard's events.
+    pub latency: Latency,
 }
 
 impl ShardStats {
@@ -262,6 +283,9 @@ pub struct Stats {
     pub deadline_overruns: u64,
     /// Live producers (thread-local ones included).
     pub producers: usize,
+    /// Ingest → acknowledged, all shards together, since the bus started or the last
+    /// [`Bus::take_latency`](crate::Bus::take_latency).
+    pub latency: Latency,
     /// Per shard.
     pub shards: Vec<ShardStats>,
 }
@@ -295,8 +319,11 @@ impl StatsParts<'_> {
             retries: 0,
             deadline_overruns: 0,
             producers: self.producers,
+            latency: Latency::default(),
             shards: Vec::with_capacity(self.shard_states.len()),
         };
+        let (shard_latency, overall) = self.io.latency().summaries();
+        stats.latency = overall;
         let mut failed = [0u64; 6];
         for (shard, state) in self.shard_states.iter().enumerate() {
             let io = self.io.counters(shard as u32).snapshot();
@@ -320,6 +347,7 @@ impl StatsParts<'_> {
                 ring_fill_peak_bytes: state.ring_fill_peak_bytes.load(Ordering::Relaxed),
                 ring_capacity_bytes: self.ring_capacity_bytes as u64,
                 pinning: Pinning::decode(state.pinning.load(Ordering::Relaxed)),
+                latency: shard_latency.get(shard).copied().unwrap_or_default(),
             });
         }
         stats.failed = Failed::from_counts(failed);

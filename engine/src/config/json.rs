@@ -225,7 +225,7 @@ impl BusJson {
             None => {
                 return Err(problem(
                     "adapter",
-                    "missing: give {\"type\": \"file\", \"dir\": ...}, {\"type\": \"memory\"} or {\"type\": \"noop\"}".into(),
+                    "missing: give {\"type\": \"file\", \"dir\": ...}, {\"type\": \"memory\"}, {\"type\": \"noop\"}, {\"type\": \"redis\", \"url\": ...} or {\"type\": \"jetstream\", \"url\": ...}".into(),
                 ));
             }
         };

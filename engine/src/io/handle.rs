@@ -29,6 +29,11 @@ impl std::fmt::Debug for IoHandle {
 }
 
 impl IoHandle {
+    /// Ingest → acknowledged latency histograms.
+    pub(crate) fn latency(&self) -> &super::latency::LatencyRecorder {
+        &self.shared.latency
+    }
+
     /// Counters of `shard`.
     pub(crate) fn counters(&self, shard: u32) -> &ShardIoCounters {
         &self.shared.counters[shard as usize]

@@ -186,6 +186,8 @@ impl IoLoop {
                             counters.record_overrun();
                         }
                         counters.record_written(batch.len());
+                        let (_, now_ns) = self.config.clock.now();
+                        self.shared.latency.record(batch, now_ns);
                         true
                     }
                     Err(err) if err.is_retryable() && head.attempts <= self.config.retries => {

@@ -7,6 +7,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
 use parking_lot::{Condvar, Mutex};
 
+use super::latency::LatencyRecorder;
 use super::{IoOutcome, ShardIoCounters, ShardMsg};
 
 pub(crate) struct WakeSignal {
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) progressed: Condvar,
     pub(crate) outcome: Mutex<Option<IoOutcome>>,
     pub(crate) done: AtomicBool,
+    /// Ingest → acknowledged, per shard.
+    pub(crate) latency: LatencyRecorder,
 }
 
 impl Shared {

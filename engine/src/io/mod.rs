@@ -9,7 +9,8 @@
 //! - `link.rs`: a shard thread's end of the hand-off (submit, recycled buffers, wake-up);
 //! - `handle.rs`: the bus's end (flush waits, the adapter's flush, join);
 //! - `io_loop.rs`: the loop itself (FIFOs, retries with backoff, counting);
-//! - `retry.rs`: exponential backoff with jitter; `counters.rs`: what the loop counts.
+//! - `retry.rs`: exponential backoff with jitter; `counters.rs`: what the loop counts;
+//! - `latency.rs`: ingest → acknowledged histograms, recorded per written batch.
 //!
 //! Every adapter call carries a deadline (`adapter_timeout` from the call's start).
 //! Retryable failures are retried up to `retries` times; after the last attempt the
@@ -24,6 +25,7 @@
 mod counters;
 mod handle;
 mod io_loop;
+mod latency;
 mod link;
 mod retry;
 
@@ -76,6 +78,8 @@ pub(crate) struct IoConfig {
     pub(crate) jitter_seed: u64,
     /// Core to pin the I/O thread to; `None` leaves it unpinned.
     pub(crate) core: Option<usize>,
+    /// The bus's clock: acknowledgement times comparable with insertion timestamps.
+    pub(crate) clock: crate::clock::Clock,
 }
 
 /// What a shard thread sends to the I/O thread.
@@ -128,6 +132,7 @@ pub(crate) fn spawn_io_thread(
         progressed: Condvar::new(),
         outcome: Mutex::new(None),
         done: AtomicBool::new(false),
+        latency: latency::LatencyRecorder::new(shards),
     });
     let (tx, rx) = crossbeam_channel::bounded(per_shard * shards);
     let (ctrl_tx, ctrl_rx) = crossbeam_channel::unbounded();

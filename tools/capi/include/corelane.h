@@ -103,6 +103,14 @@ typedef struct cl_stats {
     uint64_t deadline_overruns;
     uint32_t producers;
     uint32_t num_shards;
+    /* Ingest -> acknowledged by the store, recorded on the I/O thread since the bus
+     * started: events measured and percentiles in ns (all 0 before the first event). */
+    uint64_t latency_count;
+    uint64_t latency_p50_ns;
+    uint64_t latency_p90_ns;
+    uint64_t latency_p99_ns;
+    uint64_t latency_p999_ns;
+    uint64_t latency_max_ns;
 } cl_stats;
 
 /* One shard's counters. */

@@ -34,6 +34,14 @@ pub struct cl_stats {
     pub deadline_overruns: u64,
     pub producers: u32,
     pub num_shards: u32,
+    /// Ingest → acknowledged, recorded on the I/O thread: events measured and percentiles
+    /// in nanoseconds (all zero before the first event).
+    pub latency_count: u64,
+    pub latency_p50_ns: u64,
+    pub latency_p90_ns: u64,
+    pub latency_p99_ns: u64,
+    pub latency_p999_ns: u64,
+    pub latency_max_ns: u64,
 }
 
 /// One shard's counters.
@@ -78,6 +86,12 @@ pub(crate) fn fill_stats(s: &Stats, num_shards: u32) -> cl_stats {
         batches_failed: s.batches_failed,
         retries: s.retries,
         deadline_overruns: s.deadline_overruns,
+        latency_count: s.latency.count,
+        latency_p50_ns: s.latency.p50_ns,
+        latency_p90_ns: s.latency.p90_ns,
+        latency_p99_ns: s.latency.p99_ns,
+        latency_p999_ns: s.latency.p999_ns,
+        latency_max_ns: s.latency.max_ns,
         producers: s.producers as u32,
         num_shards,
     }

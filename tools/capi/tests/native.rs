@@ -3,65 +3,16 @@
 //! one is missing the test is skipped with a printed reason, except under `CI=true`,
 //! where that is a failure.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
-fn target_dir() -> PathBuf {
-    // This test runs from <target>/<profile>/deps/; the library is in <target>/<profile>/.
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-fn compiler(name: &str) -> Option<String> {
-    let found = Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return Some(name.to_string());
-    }
-    let reason = format!("{name} is not installed");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason}: under CI=true the C/C++ tests must run");
-    }
-    eprintln!("skipping: {reason}");
-    None
-}
-
-/// Builds `libcorelane.a` into this test's target directory and profile: `cargo test`
-/// does not produce a staticlib on its own (the tests cannot link it as Rust).
-fn static_library() -> PathBuf {
-    let dir = target_dir();
-    let profile = match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(other) => other,
-        None => "dev",
-    };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "corelane-capi",
-            "--lib",
-            "--profile",
-            profile,
-            "--target-dir",
-        ])
-        .arg(dir.parent().unwrap())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build -p corelane-capi failed");
-    let lib = dir.join("libcorelane.a");
-    assert!(lib.exists(), "{} was not built", lib.display());
-    lib
-}
+use common::{build_libraries, tool as compiler};
 
 fn build(compiler: &str, std: &str, source: &Path, out: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = static_library();
+    let lib = build_libraries().join("libcorelane.a");
     let status = Command::new(compiler)
         .args([std, "-g", "-O1", "-Wall", "-Wextra", "-Werror"])
         .args([

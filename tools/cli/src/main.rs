@@ -1,9 +1,11 @@
-//! `corelane`: benchmark a bus, pump newline-delimited JSON into a store, tail a store.
+//! `corelane`: benchmark a bus, pump newline-delimited JSON into a store, tail a store,
+//! verify a file log.
 //!
 //! ```text
 //! corelane bench [--adapter file|memory|noop] [--data DIR] [--producers P] [--rate N] [--duration D] [--json] [--plot FILE.svg]
 //! corelane pump  [--data DIR] [--input FILE] [--skip-bad]
 //! corelane tail  --data DIR [--filter JSON] [--after CURSOR | --from-start | --from-end] [--follow] [--limit N]
+//! corelane verify --data DIR [--json]
 //! ```
 //!
 //! Errors are one line on stderr and a non-zero exit code.
@@ -15,6 +17,7 @@ mod pump;
 mod security;
 mod store;
 mod tail;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -38,6 +41,10 @@ enum Command {
     Pump(pump::Args),
     /// Print stored events as JSON lines, optionally filtered, optionally following.
     Tail(tail::Args),
+    /// Check a file log: every record's checksum and length, every segment's bytes;
+    /// print per shard the records, sequences, segments, sizes, timestamps and every
+    /// damaged range. Exit 0 when intact, 3 on damage.
+    Verify(verify::Args),
 }
 
 /// What a subcommand reports as failure: one line.
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Pump(args) => pump::run(args),
         Command::Tail(args) => tail::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(code) => code,

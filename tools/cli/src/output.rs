@@ -2,6 +2,7 @@
 
 use corelane::read::ConsumedEvent;
 use hdrhistogram::Histogram;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 /// Percentiles of a latency histogram (nanoseconds).
@@ -73,23 +74,41 @@ pub fn print_table(title: &str, rows: &[(&str, &Histogram<u64>)]) {
     }
 }
 
-/// An event as one JSON line: metadata, and the payload as JSON when it is JSON, else
-/// base64 under `payload_b64`.
+/// An event as one JSON line: metadata, and the payload, when it is JSON, exactly as
+/// stored (key order, duplicate keys and number spellings kept); else base64 under
+/// `payload_b64`. Line breaks between a payload's tokens become spaces, so that each
+/// event stays one line (JSON strings cannot hold a raw line break).
 pub fn event_line(e: &ConsumedEvent) -> String {
-    let mut line = json!({
-        "id": e.id,
-        "shard": e.shard,
-        "seq": e.sequence,
-        "ts": e.insertion_ts,
-    });
-    match serde_json::from_slice::<Value>(&e.payload) {
-        Ok(v) => line["payload"] = v,
-        Err(_) => line["payload_b64"] = Value::String(base64(&e.payload)),
+    let mut line = format!(
+        "{{\"id\":{},\"shard\":{},\"seq\":{},\"ts\":{}",
+        Value::String(e.id.clone()),
+        e.shard,
+        e.sequence,
+        e.insertion_ts
+    );
+    // Valid JSON is valid UTF-8.
+    let json_text = serde_json::from_slice::<IgnoredAny>(&e.payload)
+        .ok()
+        .and_then(|_| std::str::from_utf8(&e.payload).ok());
+    match json_text {
+        Some(text) => {
+            line.push_str(",\"payload\":");
+            line.extend(text.trim().chars().map(|c| match c {
+                '\n' | '\r' => ' ',
+                other => other,
+            }));
+        }
+        None => {
+            line.push_str(",\"payload_b64\":");
+            line.push_str(&Value::String(base64(&e.payload)).to_string());
+        }
     }
     if let Some(id) = &e.dedup_id {
-        line["dedup_id"] = Value::String(id.clone());
+        line.push_str(",\"dedup_id\":");
+        line.push_str(&Value::String(id.clone()).to_string());
     }
-    line.to_string()
+    line.push('}');
+    line
 }
 
 /// Standard base64 with padding.

@@ -1,6 +1,7 @@
 //! Choosing and opening a store from command-line options.
 
-use std::path::PathBuf;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,12 +175,13 @@ pub fn open_writable(
 /// Opens a store for reading: the file adapter read-only, or Redis; with its shard count.
 pub fn open_readable(
     kind: &AdapterKind,
-    dir: &std::path::Path,
+    dir: &Path,
     security: &SecurityArgs,
 ) -> Result<(Arc<dyn Adapter>, u32), String> {
     security.check_applies_to(kind)?;
     match kind {
         AdapterKind::File => {
+            readable_dir(dir)?;
             let store = FileAdapter::open_read_only(dir).map_err(|e| e.to_string())?;
             let shards = store.num_shards();
             if shards == 0 {
@@ -215,5 +217,25 @@ pub fn open_readable(
             "tail reads a file store, redis[s]://, nats:// or tls://, not {}",
             other.name()
         )),
+    }
+}
+
+/// Checks that `dir` is a directory this process may list and enter, so that a store it
+/// may not read is reported as such rather than as a directory without shards (a shard
+/// directory that cannot be looked up looks absent).
+pub fn readable_dir(dir: &Path) -> Result<(), String> {
+    let fail = |e: std::io::Error| match e.kind() {
+        ErrorKind::PermissionDenied => format!("{}: permission denied", dir.display()),
+        ErrorKind::NotADirectory => format!("{}: not a directory", dir.display()),
+        ErrorKind::NotFound => format!("{}: does not exist", dir.display()),
+        _ => format!("{}: {e}", dir.display()),
+    };
+    if !std::fs::metadata(dir).map_err(fail)?.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    std::fs::read_dir(dir).map_err(fail)?;
+    match std::fs::symlink_metadata(dir.join("shard-0000")) {
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => Err(fail(e)),
+        _ => Ok(()),
     }
 }

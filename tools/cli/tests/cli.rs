@@ -1,59 +1,12 @@
 //! The `corelane` binary, run as a user would: bench, pump → tail, bad input, Ctrl-C.
 
+mod common;
+
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn corelane() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_corelane"))
-}
-
-fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    match stdin {
-        Some(text) => run_bytes(args, text.as_bytes()),
-        None => run_with(args, None),
-    }
-}
-
-fn run_bytes(args: &[&str], stdin: &[u8]) -> Output {
-    run_with(args, Some(stdin))
-}
-
-fn run_with(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = corelane();
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn corelane");
-    if let Some(bytes) = stdin {
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn tail_lines(dir: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, String) {
-    let mut args = vec!["tail", "--data", dir.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let out = run(&args, None);
-    assert!(out.status.success(), "tail failed: {}", text(&out.stderr));
-    let lines = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("tail prints JSON lines"))
-        .collect();
-    let cursor = text(&out.stderr)
-        .lines()
-        .find_map(|l| l.strip_prefix("cursor: ").map(str::to_string))
-        .expect("tail prints the resume cursor on stderr");
-    (lines, cursor)
-}
+use common::{corelane, run, run_bytes, tail_lines, text};
 
 #[test]
 fn help_for_every_subcommand() {
@@ -62,6 +15,7 @@ fn help_for_every_subcommand() {
         &["bench", "--help"],
         &["pump", "--help"],
         &["tail", "--help"],
+        &["verify", "--help"],
     ] {
         let out = run(sub, None);
         assert!(out.status.success(), "{sub:?}");
@@ -518,4 +472,129 @@ fn secrets_never_appear_in_cli_output() {
             assert!(!printed.contains(secret), "{secret} leaked: {printed}");
         }
     }
+}
+
+/// Key order, duplicate keys, number spellings and escapes come out as they went in.
+#[test]
+fn tail_prints_the_stored_payload_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let payload =
+        r#"{"z":1,"a":2,"a":3,"n":123456789012345678901234567890,"f":1.50,"s":"\u00e9 ü"}"#;
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap(), "--shards", "1"],
+        Some(&format!("{payload}\n")),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["tail", "--data", data.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(
+        line.contains(&format!(r#","payload":{payload}}}"#)),
+        "{line}"
+    );
+    assert!(serde_json::from_str::<serde_json::Value>(line.trim()).is_ok());
+}
+
+/// A line over max_event_bytes stops the pump like invalid JSON does; `--skip-bad`
+/// counts both and goes on, and `--json` gives the summary to scripts.
+#[test]
+fn pump_skips_and_counts_lines_over_max_event_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    // The default max_event_bytes of a 64 KiB ring is 16 KiB.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(20_000));
+    let input = format!("{{\"ok\":1}}\n{big}\n{{\"broken\": }}\n\n{{\"ok\":2}}\n");
+    let out = run(&["pump", "--data", data.to_str().unwrap()], Some(&input));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error: line 2: event of 20010 bytes exceeds max_event_bytes (16384)"),
+        "{err}"
+    );
+
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap(), "--skip-bad"],
+        Some(&input),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("skipped line 2: event of 20010 bytes"),
+        "{err}"
+    );
+    assert!(err.contains("skipped line 3: invalid JSON"), "{err}");
+    assert!(
+        err.contains("ingested 2, bad 2, blank 1 (bad: invalid JSON 1, too large 1)"),
+        "{err}"
+    );
+    assert!(err.contains("written 2, failed 0, retries 0"), "{err}");
+
+    let out = run(
+        &[
+            "pump",
+            "--data",
+            data.to_str().unwrap(),
+            "--skip-bad",
+            "--json",
+        ],
+        Some(&input),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["lines"]["read"], 5);
+    assert_eq!(summary["lines"]["ingested"], 2);
+    assert_eq!(summary["lines"]["too_large"], 1);
+    assert_eq!(summary["lines"]["invalid_json"], 1);
+    assert_eq!(summary["lines"]["blank"], 1);
+    assert_eq!(summary["written"], 2);
+    assert_eq!(summary["failed"]["total"], 0);
+    assert_eq!(summary["failed"]["timeout"], 0);
+    assert_eq!(summary["retries"], 0);
+    assert_eq!(summary["ok"], true);
+    assert_eq!(tail_lines(&data, &[]).0.len(), 5);
+
+    // A failed run still prints its summary, with the reason.
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap(), "--json"],
+        Some(&input),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["ok"], false);
+    assert!(summary["error"].as_str().unwrap().starts_with("line 2: "));
+}
+
+/// A store tail may not read is reported as such, not as a directory without shards.
+#[test]
+fn tail_says_why_it_cannot_read_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a store").unwrap();
+    for sub in ["tail", "verify"] {
+        let out = run(&[sub, "--data", file.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(1), "{sub}");
+        let err = text(&out.stderr);
+        assert!(err.contains("a-file: not a directory"), "{sub}: {err}");
+    }
+
+    let data = dir.path().join("store");
+    let out = run(
+        &["pump", "--data", data.to_str().unwrap()],
+        Some("{\"ok\":1}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("skipping the permission check: running as root, which reads any directory");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = run(&["tail", "--data", data.to_str().unwrap()], None);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("store: permission denied"), "{err}");
+    assert!(!err.contains("holds no shards"), "{err}");
 }

@@ -93,6 +93,12 @@ static void configuration(const char* dir) {
     CHECK_MESSAGE("ring_capacity_bytes: 1000 is not a power of two");
     CHECK_STATUS(cl_bus_new(S("{\"num_shards\":1}"), &bus), CL_ERR_CONFIG);
     CHECK_MESSAGE("adapter: missing");
+    /* The message names every adapter type a configuration can ask for. */
+    CHECK_MESSAGE("\"file\"");
+    CHECK_MESSAGE("\"memory\"");
+    CHECK_MESSAGE("\"noop\"");
+    CHECK_MESSAGE("\"redis\"");
+    CHECK_MESSAGE("\"jetstream\"");
     /* A network adapter is accepted by the configuration; nothing listens on port 1. */
     CHECK_STATUS(cl_bus_new(S("{\"adapter\":{\"type\":\"redis\",\"url\":\"redis://127.0.0.1:1\","
                               "\"connect_timeout_ms\":200}}"), &bus), CL_ERR_ADAPTER);
@@ -193,6 +199,8 @@ static void ingest(void) {
     CHECK_STATUS(cl_bus_stats(NULL, &stats), CL_ERR_NULL);
     CHECK_STATUS(cl_bus_stats(bus, &stats), CL_OK);
     CHECK(stats.accepted == 8 && stats.written == 8 && stats.failed == 0);
+    CHECK(stats.latency_count == 8 && stats.latency_p50_ns > 0);
+    CHECK(stats.latency_p50_ns <= stats.latency_p99_ns && stats.latency_p99_ns <= stats.latency_max_ns);
     CHECK(stats.refused_too_large == 2 && stats.refused_invalid == 5 && stats.refused == 7);
     CHECK(stats.num_shards == 2 && stats.producers >= 1);
     cl_shard_stats ss;

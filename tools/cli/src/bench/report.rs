@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::Args;
 use crate::Failure;
-use crate::output::{fmt_count, percentiles, print_table};
+use crate::output::{fmt_count, fmt_ns, percentiles, print_table};
 
 /// Everything a run measured.
 pub(super) struct Measured {
@@ -87,6 +87,11 @@ fn summary_json(args: &Args, store: &str, m: &Measured) -> Value {
         "ingest_latency": percentiles(&m.ingest),
         "ingest_latency_sampling": if args.rate.is_some() { "every call, from intended send time" } else { "every 16th call" },
         "end_to_end_latency": percentiles(&m.end_to_end),
+        "bus_latency": {
+            "count": stats.latency.count, "p50_ns": stats.latency.p50_ns,
+            "p90_ns": stats.latency.p90_ns, "p99_ns": stats.latency.p99_ns,
+            "p99_9_ns": stats.latency.p999_ns, "max_ns": stats.latency.max_ns,
+        },
         "stats": {
             "accepted": stats.accepted, "written": stats.written, "failed": stats.failed.total(),
             "refused": stats.refused.total(), "batches": stats.batches_written, "retries": stats.retries,
@@ -128,6 +133,18 @@ fn print_tables(args: &Args, store: &str, m: &Measured) {
             (ingest_row, &m.ingest),
             ("end to end (ingest → stored)", &m.end_to_end),
         ],
+    );
+    let l = &stats.latency;
+    println!(
+        "  {:28} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "bus's own (shard → stored)",
+        fmt_ns(l.p50_ns as f64),
+        fmt_ns(l.p90_ns as f64),
+        fmt_ns(l.p99_ns as f64),
+        fmt_ns(l.p999_ns as f64),
+        "",
+        fmt_ns(l.max_ns as f64),
+        l.count
     );
     println!(
         "\nstats: accepted {} written {} failed {} refused {} batches {} retries {}",

@@ -3,6 +3,11 @@
 //! A reader thread reads lines; the main thread ingests them, so that Ctrl-C is noticed
 //! at once even while stdin blocks: reading stops, the bus shuts down gracefully, and
 //! every line accepted so far is stored before the counts are printed.
+//!
+//! A run: open the input and the store, build a bus that waits for room (here), ingest
+//! line by line (here), shut down, then print the [`summary`].
+
+mod summary;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -15,6 +20,7 @@ use corelane::{Backpressure, Bus, IngestError, InvalidEvent, Producer};
 use corelane_adapters::FsyncPolicy;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 
+use self::summary::Summary;
 use crate::Failure;
 use crate::store::{AdapterKind, Opened, open_writable, parse_fsync};
 
@@ -38,9 +44,13 @@ pub struct Args {
     /// Read from this file instead of stdin.
     #[arg(long)]
     input: Option<PathBuf>,
-    /// Report bad lines and go on (default: stop at the first one).
+    /// Report bad lines (invalid JSON, or longer than max_event_bytes) and go on
+    /// (default: stop at the first one).
     #[arg(long)]
     skip_bad: bool,
+    /// Print the summary as one JSON object on stdout (for scripts).
+    #[arg(long)]
+    json: bool,
 }
 
 enum Line {
@@ -53,7 +63,10 @@ enum Line {
 struct LineCounts {
     read: u64,
     ingested: u64,
-    bad: u64,
+    /// Lines that are not one valid JSON value.
+    bad_json: u64,
+    /// Lines longer than `max_event_bytes`.
+    too_large: u64,
     blank: u64,
 }
 
@@ -74,31 +87,19 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     drop(producer);
     let stats = bus.shutdown()?;
     let interrupted = interrupted.load(Ordering::SeqCst);
-    let LineCounts {
-        read,
-        ingested,
-        bad,
-        blank,
-    } = counts;
-    eprintln!(
-        "corelane pump: read {read} lines, ingested {ingested}, bad {bad}, blank {blank}; written {} failed {}{}",
-        stats.written,
-        stats.failed.total(),
-        if interrupted { " (interrupted)" } else { "" }
-    );
-    if stats.in_flight() != 0 || stats.written + stats.failed.total() != ingested {
-        return Err(format!(
-            "accounting mismatch: ingested {ingested}, written {}, failed {}",
-            stats.written,
-            stats.failed.total()
-        )
-        .into());
+    let summary = Summary {
+        counts: &counts,
+        stats: &stats,
+        interrupted,
+    };
+    let failure = summary.failure(failure);
+    if args.json {
+        println!("{}", summary.json(failure.as_deref()));
+    } else {
+        eprintln!("{}", summary.text());
     }
     if let Some(msg) = failure {
         return Err(msg.into());
-    }
-    if stats.failed.total() > 0 {
-        return Err(format!("{} events could not be stored", stats.failed.total()).into());
     }
     Ok(if interrupted {
         ExitCode::from(130)
@@ -172,22 +173,32 @@ fn ingest_lines(
             counts.blank += 1;
             continue;
         }
-        match producer.ingest_json(trimmed) {
-            Ok(_) => counts.ingested += 1,
-            Err(IngestError::Invalid {
-                error: InvalidEvent::Json(e),
-                ..
-            }) => {
-                counts.bad += 1;
-                let msg = format!("line {number}: {e}");
-                if !args.skip_bad {
-                    return (counts, Some(msg));
-                }
-                eprintln!("corelane: skipped {msg}");
+        let bad = match producer.ingest_json(trimmed) {
+            Ok(_) => {
+                counts.ingested += 1;
+                continue;
             }
             Err(IngestError::ShuttingDown(_)) => break,
+            Err(
+                e @ IngestError::Invalid {
+                    error: InvalidEvent::Json(_),
+                    ..
+                },
+            ) => {
+                counts.bad_json += 1;
+                e.to_string()
+            }
+            Err(e @ IngestError::TooLarge { .. }) => {
+                counts.too_large += 1;
+                e.to_string()
+            }
             Err(other) => return (counts, Some(format!("line {number}: {other}"))),
+        };
+        let msg = format!("line {number}: {bad}");
+        if !args.skip_bad {
+            return (counts, Some(msg));
         }
+        eprintln!("corelane: skipped {msg}");
     }
     (counts, None)
 }
