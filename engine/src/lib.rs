@@ -92,6 +92,8 @@ mod epoch;
 pub mod epoch;
 mod error;
 mod io;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod nonce;
 pub mod read;
 mod shard;
@@ -114,6 +116,8 @@ pub use config::{
     Backpressure, BatchConfig, BusBuilder, Config, ConfigError, CorePlan, WaitStrategy,
 };
 pub use error::{BuildError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError};
+#[cfg(feature = "metrics")]
+pub use metrics::MetricsReporter;
 pub use nonce::NonceError;
 pub use shard::pinning::Pinning;
 pub use stats::{Failed, Latency, Refused, ShardStats, Stats, Totals};

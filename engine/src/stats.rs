@@ -177,6 +177,19 @@ impl Refused {
         }
     }
 
+    /// Each reason with its count, named as in logs and metrics (`"sampled_out"`).
+    pub fn by_reason(&self) -> [(&'static str, u64); 7] {
+        [
+            ("full", self.full),
+            ("dropped", self.dropped),
+            ("sampled_out", self.sampled_out),
+            ("timed_out", self.timed_out),
+            ("shutting_down", self.shutting_down),
+            ("too_large", self.too_large),
+            ("invalid", self.invalid),
+        ]
+    }
+
     /// All refusals together.
     pub fn total(&self) -> u64 {
         self.full
@@ -217,6 +230,18 @@ impl Failed {
             config: at(ErrorKind::Config),
             shutdown: at(ErrorKind::Shutdown),
         }
+    }
+
+    /// Each reason with its count, named as the error kinds are (`"transient"`).
+    pub fn by_reason(&self) -> [(&'static str, u64); 6] {
+        [
+            (ErrorKind::Transient.as_str(), self.transient),
+            (ErrorKind::Timeout.as_str(), self.timeout),
+            (ErrorKind::Backpressure.as_str(), self.backpressure),
+            (ErrorKind::Fatal.as_str(), self.fatal),
+            (ErrorKind::Config.as_str(), self.config),
+            (ErrorKind::Shutdown.as_str(), self.shutdown),
+        ]
     }
 
     /// All failures together.
