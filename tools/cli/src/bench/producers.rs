@@ -60,9 +60,13 @@ pub(super) fn run(args: &Args, bus: &Arc<Bus>, probe: &Arc<Probe>) -> Result<Pro
         .collect();
 
     let show_progress = !args.json && (args.progress || std::io::stderr().is_terminal());
+    // Look often (the drain time is measured from the last producer's end), print the
+    // progress line four times a second.
+    let mut last_progress = Instant::now();
     while !handles.iter().all(|h| h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(250));
-        if show_progress {
+        std::thread::sleep(Duration::from_millis(5));
+        if show_progress && last_progress.elapsed() >= Duration::from_millis(250) {
+            last_progress = Instant::now();
             print_progress(bus, &ingest, probe, started, args.duration);
         }
     }
