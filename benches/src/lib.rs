@@ -232,25 +232,64 @@ pub fn spin_until(at: Instant) {
     }
 }
 
-/// The consumer side of the bare-ring baselines: drains `rx` and copies the bytes out
-/// (as a shard copies records into its batch) until `done(moved_bytes)` holds and the
-/// ring is empty. Returns the bytes moved.
-pub fn drain_copying(mut rx: rtrb::Consumer<u8>, done: impl Fn(u64) -> bool) -> u64 {
-    let mut scratch = Vec::with_capacity(1 << 20);
-    let mut moved = 0u64;
-    while !done(moved) || rx.slots() > 0 {
+/// Writes one length-framed record (a 4-byte little-endian length, then the payload) with
+/// one chunk, the way the bus's producer does; false when the ring lacks room.
+pub fn push_record(tx: &mut rtrb::Producer<u8>, payload: &[u8]) -> bool {
+    use rtrb::CopyToUninit;
+    let Ok(mut chunk) = tx.write_chunk_uninit(4 + payload.len()) else {
+        return false;
+    };
+    let header = (payload.len() as u32).to_le_bytes();
+    let (first, second) = chunk.as_mut_slices();
+    if second.is_empty() {
+        header.copy_to_uninit(&mut first[..4]);
+        payload.copy_to_uninit(&mut first[4..]);
+    } else {
+        let bytes = header.iter().chain(payload.iter());
+        for (slot, &b) in first.iter_mut().chain(second.iter_mut()).zip(bytes) {
+            slot.write(b);
+        }
+    }
+    // SAFETY: the chunk has exactly 4 + payload.len() slots, and either branch above
+    // wrote every one of them (header then payload, across both slices).
+    unsafe { chunk.commit_all() };
+    true
+}
+
+/// The bus's job on the consuming side, done plainly: read every complete record the
+/// ring holds and copy its payload into a batch buffer (cleared when it passes 1 MiB),
+/// until `done(records)`; returns the number of records moved.
+pub fn drain_records(mut rx: rtrb::Consumer<u8>, done: impl Fn(u64) -> bool) -> u64 {
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut records = 0u64;
+    while !done(records) || rx.slots() > 0 {
         let n = rx.slots();
-        if n == 0 {
+        if n < 4 {
             std::hint::spin_loop();
             continue;
         }
         let chunk = rx.read_chunk(n).expect("n slots");
         let (a, b) = chunk.as_slices();
-        scratch.clear();
-        scratch.extend_from_slice(a);
-        scratch.extend_from_slice(b);
-        moved += n as u64;
-        chunk.commit_all();
+        let at = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
+        let mut pos = 0;
+        while pos + 4 <= n {
+            let len = u32::from_le_bytes([at(pos), at(pos + 1), at(pos + 2), at(pos + 3)]) as usize;
+            if pos + 4 + len > n {
+                break;
+            }
+            let start = pos + 4;
+            if start + len <= a.len() {
+                batch.extend_from_slice(&a[start..start + len]);
+            } else {
+                (start..start + len).for_each(|i| batch.push(at(i)));
+            }
+            pos = start + len;
+            records += 1;
+        }
+        if batch.len() > 1 << 20 {
+            batch.clear();
+        }
+        chunk.commit(pos);
     }
-    moved
+    records
 }
