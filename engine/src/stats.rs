@@ -61,7 +61,7 @@ impl ProducerCounters {
 
 /// Percentiles of the time from ingest (the shard's insertion timestamp) to the
 /// adapter's acknowledgement, recorded on the I/O thread for every written event. All
-/// zero before the first event. Values are within 0.1 % (three significant digits).
+/// zero before the first event. Values are within 1 % (two significant digits).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Latency {
     /// Events measured.
