@@ -157,6 +157,44 @@ pub struct Attempt {
     pub ok: bool,
 }
 
+/// The `Adapter` impl of a test adapter that keeps its events in `self.store` (a
+/// [`MemoryAdapter`]): every call forwards to the store except `write_batch`, whose body
+/// (with `self`, `batch` and `deadline` in scope) decides what happens.
+macro_rules! store_backed_adapter {
+    ($ty:ty, $name:literal, |$this:ident, $batch:ident, $deadline:ident| $write:block) => {
+        impl Adapter for $ty {
+            fn name(&self) -> &str {
+                $name
+            }
+            fn init(&self, n: u32, d: Instant) -> Result<InitReport, AdapterError> {
+                self.store.init(n, d)
+            }
+            fn write_batch(&self, $batch: &Batch, $deadline: Instant) -> Result<(), AdapterError> {
+                let $this = self;
+                $write
+            }
+            fn flush(&self, d: Instant) -> Result<(), AdapterError> {
+                self.store.flush(d)
+            }
+            fn shutdown(&self, d: Instant) -> Result<(), AdapterError> {
+                self.store.shutdown(d)
+            }
+            fn poll_shard(
+                &self,
+                s: u32,
+                a: Option<Position>,
+                l: usize,
+                d: Instant,
+            ) -> Result<ShardPoll, AdapterError> {
+                self.store.poll_shard(s, a, l, d)
+            }
+            fn is_healthy(&self) -> bool {
+                true
+            }
+        }
+    };
+}
+
 /// What a [`ScriptedAdapter`] does with a batch.
 pub type Script = dyn Fn(&Batch, u32) -> Option<AdapterError> + Send + Sync;
 
@@ -183,55 +221,29 @@ impl ScriptedAdapter {
     }
 }
 
-impl Adapter for ScriptedAdapter {
-    fn name(&self) -> &str {
-        "scripted"
+store_backed_adapter!(ScriptedAdapter, "scripted", |this, batch, deadline| {
+    let budget = deadline.saturating_duration_since(Instant::now());
+    let before = {
+        let mut tries = this.tries.lock();
+        let t = tries.entry((batch.shard(), batch.seq_start())).or_insert(0);
+        *t += 1;
+        *t - 1
+    };
+    let verdict = (this.script)(batch, before);
+    this.attempts.lock().push(Attempt {
+        shard: batch.shard(),
+        seq_start: batch.seq_start(),
+        dedup_ids: (0..batch.len())
+            .map(|i| batch.dedup_id(i).to_string())
+            .collect(),
+        budget,
+        ok: verdict.is_none(),
+    });
+    match verdict {
+        Some(err) => Err(err),
+        None => this.store.write_batch(batch, deadline),
     }
-    fn init(&self, n: u32, d: Instant) -> Result<InitReport, AdapterError> {
-        self.store.init(n, d)
-    }
-    fn write_batch(&self, batch: &Batch, deadline: Instant) -> Result<(), AdapterError> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        let before = {
-            let mut tries = self.tries.lock();
-            let t = tries.entry((batch.shard(), batch.seq_start())).or_insert(0);
-            *t += 1;
-            *t - 1
-        };
-        let verdict = (self.script)(batch, before);
-        self.attempts.lock().push(Attempt {
-            shard: batch.shard(),
-            seq_start: batch.seq_start(),
-            dedup_ids: (0..batch.len())
-                .map(|i| batch.dedup_id(i).to_string())
-                .collect(),
-            budget,
-            ok: verdict.is_none(),
-        });
-        match verdict {
-            Some(err) => Err(err),
-            None => self.store.write_batch(batch, deadline),
-        }
-    }
-    fn flush(&self, d: Instant) -> Result<(), AdapterError> {
-        self.store.flush(d)
-    }
-    fn shutdown(&self, d: Instant) -> Result<(), AdapterError> {
-        self.store.shutdown(d)
-    }
-    fn poll_shard(
-        &self,
-        s: u32,
-        a: Option<Position>,
-        l: usize,
-        d: Instant,
-    ) -> Result<ShardPoll, AdapterError> {
-        self.store.poll_shard(s, a, l, d)
-    }
-    fn is_healthy(&self) -> bool {
-        true
-    }
-}
+});
 
 /// An adapter whose writes block while its gate is closed (up to the call's deadline, then
 /// `Timeout`); stores into a [`MemoryAdapter`] once open.
@@ -258,45 +270,19 @@ impl GateAdapter {
     }
 }
 
-impl Adapter for GateAdapter {
-    fn name(&self) -> &str {
-        "gate"
+store_backed_adapter!(GateAdapter, "gate", |this, batch, deadline| {
+    let mut open = this.open.lock();
+    if !*open {
+        this.blocked_calls.fetch_add(1, Ordering::SeqCst);
     }
-    fn init(&self, n: u32, d: Instant) -> Result<InitReport, AdapterError> {
-        self.store.init(n, d)
-    }
-    fn write_batch(&self, batch: &Batch, deadline: Instant) -> Result<(), AdapterError> {
-        let mut open = self.open.lock();
-        if !*open {
-            self.blocked_calls.fetch_add(1, Ordering::SeqCst);
+    while !*open {
+        if this.opened.wait_until(&mut open, deadline).timed_out() {
+            return Err(AdapterError::timeout("gate stayed closed"));
         }
-        while !*open {
-            if self.opened.wait_until(&mut open, deadline).timed_out() {
-                return Err(AdapterError::timeout("gate stayed closed"));
-            }
-        }
-        drop(open);
-        self.store.write_batch(batch, deadline)
     }
-    fn flush(&self, d: Instant) -> Result<(), AdapterError> {
-        self.store.flush(d)
-    }
-    fn shutdown(&self, d: Instant) -> Result<(), AdapterError> {
-        self.store.shutdown(d)
-    }
-    fn poll_shard(
-        &self,
-        s: u32,
-        a: Option<Position>,
-        l: usize,
-        d: Instant,
-    ) -> Result<ShardPoll, AdapterError> {
-        self.store.poll_shard(s, a, l, d)
-    }
-    fn is_healthy(&self) -> bool {
-        true
-    }
-}
+    drop(open);
+    this.store.write_batch(batch, deadline)
+});
 
 /// Set to make [`HangingAdapter`] return.
 pub struct HangingAdapter {
@@ -380,32 +366,6 @@ impl Drop for Intercept {
     }
 }
 
-impl Adapter for Intercept {
-    fn name(&self) -> &str {
-        "intercept"
-    }
-    fn init(&self, n: u32, d: Instant) -> Result<InitReport, AdapterError> {
-        self.store.init(n, d)
-    }
-    fn write_batch(&self, batch: &Batch, deadline: Instant) -> Result<(), AdapterError> {
-        (self.write)(&self.store, batch, deadline)
-    }
-    fn flush(&self, d: Instant) -> Result<(), AdapterError> {
-        self.store.flush(d)
-    }
-    fn shutdown(&self, d: Instant) -> Result<(), AdapterError> {
-        self.store.shutdown(d)
-    }
-    fn poll_shard(
-        &self,
-        s: u32,
-        a: Option<Position>,
-        l: usize,
-        d: Instant,
-    ) -> Result<ShardPoll, AdapterError> {
-        self.store.poll_shard(s, a, l, d)
-    }
-    fn is_healthy(&self) -> bool {
-        true
-    }
-}
+store_backed_adapter!(Intercept, "intercept", |this, batch, deadline| {
+    (this.write)(&this.store, batch, deadline)
+});
