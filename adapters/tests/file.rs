@@ -3,38 +3,19 @@
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
+
+mod file_common;
 
 use corelane_adapters::{FileAdapter, FileConfig, FsyncPolicy};
-use corelane_io::{Adapter, Batch, ErrorKind, Position, StoredEvent};
-
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(5)
-}
+use corelane_io::{Adapter, ErrorKind, Position, StoredEvent};
+use file_common::{batch, deadline, open, segments};
 
 fn config(dir: &Path) -> FileConfig {
     let mut c = FileConfig::new(dir);
     c.fsync = FsyncPolicy::Never;
     c
-}
-
-fn open(c: FileConfig, shards: u32) -> (FileAdapter, corelane_io::InitReport) {
-    let a = FileAdapter::open(c).unwrap();
-    let report = a.init(shards, deadline()).unwrap();
-    (a, report)
-}
-
-fn batch(shard: u32, seq_start: u64, n: usize, size: usize) -> Batch {
-    let mut b = Batch::with_capacity(n, n * size);
-    b.reset(shard, seq_start, 1);
-    for i in 0..n as u64 {
-        let seq = seq_start + i;
-        let mut payload = vec![(seq % 251) as u8; size];
-        payload[..8.min(size)].copy_from_slice(&seq.to_le_bytes()[..8.min(size)]);
-        b.push(1_000_000 + seq, &payload);
-    }
-    b
 }
 
 fn read_all(a: &FileAdapter, shard: u32, page: usize) -> Vec<StoredEvent> {
@@ -49,16 +30,6 @@ fn read_all(a: &FileAdapter, shard: u32, page: usize) -> Vec<StoredEvent> {
             return out;
         }
     }
-}
-
-fn segments(dir: &Path, shard: u32) -> Vec<PathBuf> {
-    let mut v: Vec<_> = fs::read_dir(dir.join(format!("shard-{shard:04}")))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{builder, payload};
 use corelane::adapters::{JetStreamAdapter, JetStreamConfig, Secret, TlsFiles};
@@ -51,25 +51,8 @@ fn round_trip(config: JetStreamConfig, count: u64) {
     assert!(seen.len() as u64 >= count, "every event came back");
 }
 
-/// The one-line error a bus on `config` refuses to start with, within the timeout.
 fn refusal(config: JetStreamConfig) -> String {
-    let started = Instant::now();
-    let js = match JetStreamAdapter::new(config) {
-        Ok(js) => Arc::new(js),
-        Err(e) => return e.to_string(),
-    };
-    let err = builder(1)
-        .build_shared(js)
-        .expect_err("the bus must not start");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        started.elapsed()
-    );
-    let text = err.to_string();
-    assert!(!text.contains('\n'), "one line: {text}");
-    eprintln!("refused: {text}");
-    text
+    common::refusal(JetStreamAdapter::new(config))
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{builder, payload};
 use corelane::Bus;
@@ -43,26 +43,8 @@ fn round_trip(adapter: Arc<RedisAdapter>, count: u64) {
     assert_eq!(seen.len() as u64, count, "every event came back over TLS");
 }
 
-/// The error a bus on `config` refuses to start with, checked to come within the
-/// connect timeout and to be one line.
 fn refusal(config: RedisConfig) -> String {
-    let started = Instant::now();
-    let adapter = match RedisAdapter::new(config) {
-        Ok(adapter) => Arc::new(adapter),
-        Err(e) => return e.to_string(),
-    };
-    let err = builder(1)
-        .build_shared(adapter)
-        .expect_err("the bus must not start");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        started.elapsed()
-    );
-    let text = err.to_string();
-    assert!(!text.contains('\n'), "one line: {text}");
-    eprintln!("refused: {text}");
-    text
+    common::refusal(RedisAdapter::new(config))
 }
 
 #[test]

@@ -369,3 +369,26 @@ impl Drop for Intercept {
 store_backed_adapter!(Intercept, "intercept", |this, batch, deadline| {
     (this.write)(&this.store, batch, deadline)
 });
+
+/// Tries to start a bus on the adapter `made` (or its construction error) and returns
+/// the one-line refusal, checking it came within 4 s: the shape of every "bad
+/// certificate / bad credential" test.
+pub fn refusal<A: Adapter + 'static>(made: Result<A, AdapterError>) -> String {
+    let started = Instant::now();
+    let adapter = match made {
+        Ok(adapter) => Arc::new(adapter),
+        Err(e) => return e.to_string(),
+    };
+    let err = builder(1)
+        .build_shared(adapter)
+        .expect_err("the bus must not start");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "one line: {text}");
+    eprintln!("refused: {text}");
+    text
+}
