@@ -11,6 +11,7 @@ use crate::error::{BuildError, FlushError, IngestError, ShutdownError};
 use crate::read::consumer::{ConsumeRequest, ConsumeResponse, Consumer};
 use crate::read::error::ConsumerError;
 use crate::read::subscribe::{StartAt, Subscription};
+use crate::scale::{ScaleError, ScaleOutcome, ScaleReason};
 use crate::shared::BusShared;
 use crate::start::start_bus;
 use crate::stats::{Latency, Stats, Totals};
@@ -51,7 +52,7 @@ impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bus")
             .field("id", &self.shared.id)
-            .field("shards", &self.shared.num_shards)
+            .field("shards", &self.num_shards())
             .field("adapter", &self.adapter.name())
             .finish_non_exhaustive()
     }
@@ -67,7 +68,7 @@ impl Bus {
     pub fn new(config: Config, adapter: Arc<dyn Adapter>) -> Result<Bus, BuildError> {
         let shared = start_bus(config, &adapter)?;
         tracing::debug!(
-            shards = shared.num_shards,
+            shards = shared.config.num_shards,
             adapter = adapter.name(),
             barrier = ?shared.barrier,
             "corelane bus started"
@@ -144,7 +145,7 @@ impl Bus {
     /// A reader of this bus's store (usable after shutdown, too, while the adapter
     /// still answers reads).
     pub fn consumer(&self) -> Consumer {
-        Consumer::new(Arc::clone(&self.adapter), self.shared.num_shards)
+        Consumer::new(Arc::clone(&self.adapter), self.shared.slots)
     }
 
     /// Reads one page of stored events; see [`Consumer::poll`].
@@ -227,9 +228,54 @@ impl Bus {
         self.shared.stats()
     }
 
-    /// Number of shards.
+    /// Number of shards taking traffic now (it changes with [`scale_to`](Self::scale_to)
+    /// and the scaling policy).
     pub fn num_shards(&self) -> u32 {
-        self.shared.num_shards
+        self.shared
+            .active
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The most shards this bus may have: `max_shards` (or the policy's) on a scalable
+    /// bus, `num_shards` on a static one. Consumers read this many shard ids.
+    pub fn max_shards(&self) -> u32 {
+        self.shared.slots
+    }
+
+    /// Changes the number of shards taking traffic to `target`, waiting at most
+    /// `timeout` for the change to complete.
+    ///
+    /// Adding shards starts threads for the next shard ids (pinned by the core plan); a
+    /// shard id used before continues its numbering. Retiring shards stops the highest
+    /// ids: each drains its rings to empty, writes its last batch, and its thread is
+    /// joined; its stored events stay readable and cursors over it keep working.
+    /// Producers pick the new routing up at their next ingest. Keys keep their order
+    /// across the change: a moved key's events on its new shard are written only after
+    /// its earlier events on the old shard (docs/guarantees.md).
+    ///
+    /// Errors: [`ScaleError::NotScalable`] for a bus built without `max_shards` or a
+    /// policy, `OutOfRange`, `InProgress` while another change runs (or an earlier one
+    /// still writes), `Closed` once shutdown began, and `Timeout` when the change was
+    /// published but not complete in time (it completes later; the next change waits
+    /// for it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use corelane::Bus;
+    /// use corelane::adapters::MemoryAdapter;
+    ///
+    /// let bus = Bus::builder().num_shards(1).max_shards(4).build(MemoryAdapter::new()).unwrap();
+    /// let outcome = bus.scale_to(3, Duration::from_secs(5)).unwrap();
+    /// assert_eq!((outcome.from, outcome.to, outcome.added), (1, 3, vec![1, 2]));
+    /// assert_eq!(bus.num_shards(), 3);
+    /// let outcome = bus.scale_to(2, Duration::from_secs(5)).unwrap();
+    /// assert_eq!(outcome.retired, vec![2]);
+    /// assert!(bus.scale_to(5, Duration::from_secs(5)).is_err());
+    /// ```
+    pub fn scale_to(&self, target: u32, timeout: Duration) -> Result<ScaleOutcome, ScaleError> {
+        self.shared.scale_to(target, ScaleReason::Manual, timeout)
     }
 
     /// The producer nonce in this bus's dedup ids.

@@ -74,8 +74,10 @@ impl BusShared {
     /// close; every later stage runs to its end (each adapter call is bounded by its own
     /// deadline), so the adapter's flush and shutdown always run.
     fn close(&self, producer_wait: Duration) -> Result<Stats, ShutdownError> {
-        // 1. Close the epoch: new ingests are refused from here on.
+        // 1. Close the epoch: new ingests are refused from here on, and no scale change
+        //    can publish. The scaling monitor stops.
         let (target, pins) = self.close_registry();
+        self.monitor.stop_and_join();
         // 2. Wait for producers that are inside an ingest begun before the close. One
         //    that does not leave in time is reported; the shards are stopped anyway so
         //    that shutdown ends, and anything it pushes later shows up as in flight.
@@ -95,11 +97,14 @@ impl BusShared {
                 break;
             }
         }
-        // 3. Stop the shards: each drains its rings to empty, seals, hands off, exits.
+        // 3. Stop the shards: each drains its rings to empty, seals, hands off, exits. A
+        //    scale change interrupted before its barrier gets it now, so the shards that
+        //    hold for it let the I/O thread finish.
         self.enter_stage(1);
+        self.release_pending_for_close();
         self.signals.stop.store(true, Ordering::Release);
         self.unpark_shards();
-        let threads = std::mem::take(&mut *self.shard_threads.lock());
+        let threads = self.threads.lock().take_all_running();
         for t in threads {
             if t.join().is_err() {
                 tracing::error!("a corelane shard thread panicked");
@@ -113,6 +118,7 @@ impl BusShared {
             }
         };
         self.enter_stage(3);
+        self.finish_pending_after_close();
         if let Some(err) = first_error {
             return Err(err);
         }

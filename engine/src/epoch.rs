@@ -1,6 +1,6 @@
 //! Epochs: how a coordinator learns that no producer is still inside an ingest that
-//! started before a change it published. Today the one change is shutdown (the epoch
-//! closes once); the protocol is the one dynamic scaling will use to switch routing.
+//! started before a change it published. Two kinds of change use it: a scale change
+//! (a new routing table, see `scale/`) and shutdown (the epoch closes, once).
 //!
 //! # The protocol
 //! The bus holds one epoch word: `number << 1 | CLOSED`. Each producer owns a pin on its
@@ -111,10 +111,17 @@ impl Epoch {
         }
     }
 
-    /// The current word.
+    /// The current word. Acquire (a plain load on x86): what a coordinator wrote before
+    /// publishing the word — a scale change's change word — is visible after it.
     #[inline(always)]
     pub fn load(&self) -> u64 {
-        self.word.load(Ordering::Relaxed)
+        self.word.load(Ordering::Acquire)
+    }
+
+    /// The word the next [`advance`](Self::advance) without closing will publish.
+    pub fn peek_next(&self) -> u64 {
+        let current = self.word.load(Ordering::Relaxed);
+        (((current >> 1) + 1) << 1) | (current & CLOSED)
     }
 
     /// True when `word` marks the bus as closed.
@@ -128,7 +135,7 @@ impl Epoch {
     pub fn advance(&self, close: bool) -> u64 {
         let current = self.word.load(Ordering::Relaxed);
         let next = (((current >> 1) + 1) << 1) | u64::from(close || Self::is_closed(current));
-        self.word.store(next, Ordering::Relaxed);
+        self.word.store(next, Ordering::Release);
         next
     }
 }

@@ -96,6 +96,7 @@ mod io;
 mod metrics;
 mod nonce;
 pub mod read;
+mod scale;
 mod shard;
 mod shared;
 mod start;
@@ -113,12 +114,14 @@ mod write;
 
 pub use bus::Bus;
 pub use config::{
-    Backpressure, BatchConfig, BusBuilder, Config, ConfigError, CorePlan, WaitStrategy,
+    Backpressure, BatchConfig, BusBuilder, Config, ConfigError, CorePlan, ScalingPolicy,
+    WaitStrategy,
 };
 pub use error::{BuildError, FlushError, IngestError, InvalidEvent, RefusalReason, ShutdownError};
 #[cfg(feature = "metrics")]
 pub use metrics::MetricsReporter;
 pub use nonce::NonceError;
+pub use scale::{ScaleError, ScaleEvent, ScaleOutcome, ScaleReason, ScalingStats, ShardPhase};
 pub use shard::pinning::Pinning;
 pub use stats::{Failed, Latency, Refused, ShardStats, Stats, Totals};
 pub use write::event::{AsRawEvent, Event, EventError, RawEvent};

@@ -2,21 +2,26 @@
 //! shard threads poll, the producer registry, per-shard state, and the I/O thread's
 //! handle. It sits below every file that uses it and imports none of them.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::{JoinHandle, Thread};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::thread::Thread;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::epoch::{Barrier, Epoch, ProducerPin};
 use crate::error::{FlushError, ShutdownError};
 use crate::io::IoHandle;
+use crate::scale::ShardPhase;
+use crate::scale::slots::SlotThreads;
+use crate::scale::state::{MonitorSlot, ScalingState};
 use crate::stats::{ProducerCounters, ProducerTotals, ShardState, Stats, StatsParts, Totals};
 use crate::wake::ParkFlag;
 use crate::write::ring::{RingReader, RingWriter, ring};
+use crate::write::routing::BucketTable;
 
 /// Flags every shard thread polls: read-mostly, on a line of their own.
 #[derive(Debug, Default)]
@@ -41,26 +46,41 @@ pub(crate) struct ProducerSlot {
     next: AtomicPtr<ProducerSlot>,
 }
 
-/// Every slot ever created (they are never removed), and whether the bus still takes
-/// producers.
+/// Every slot ever created (they are never removed), whether the bus still takes
+/// producers, and the routing producers use now.
 #[derive(Debug)]
 pub(crate) struct ProducerRegistry {
     slots: Vec<Arc<ProducerSlot>>,
     closed: bool,
+    pub(crate) routing: Arc<Routing>,
 }
 
-/// How to wake one shard thread: its park flag, and its thread once it is spawned.
+/// Where events go under one epoch: shards `0..active` take traffic.
+#[derive(Debug)]
+pub(crate) struct Routing {
+    /// The epoch word this routing was published with.
+    pub(crate) word: u64,
+    /// Shards taking traffic: `0..active`.
+    pub(crate) active: u32,
+    /// Per shard id, how many times a thread was started for it: a producer's ring to a
+    /// shard whose thread has since been replaced is stale.
+    pub(crate) generations: Box<[u64]>,
+    /// The bucket table of a scalable bus; `None` on a static one (multiply-shift).
+    pub(crate) table: Option<Arc<BucketTable>>,
+}
+
+/// How to wake one shard thread: its park flag, and its current thread.
 #[derive(Debug, Default)]
 pub(crate) struct ShardWake {
     pub(crate) flag: ParkFlag,
-    pub(crate) thread: OnceLock<Thread>,
+    pub(crate) thread: Mutex<Option<Thread>>,
 }
 
 impl ShardWake {
     /// Unparks the shard thread (a no-op before it is spawned: it starts awake).
     #[cold]
     pub(crate) fn unpark(&self) {
-        if let Some(thread) = self.thread.get() {
+        if let Some(thread) = &*self.thread.lock() {
             thread.unpark();
         }
     }
@@ -82,18 +102,36 @@ pub(crate) struct BusShared {
     pub(crate) signals: Signals,
     pub(crate) barrier: Barrier,
     pub(crate) config: Config,
-    pub(crate) num_shards: u32,
+    /// Shard ids the bus may use (`Config::shard_slots`): every per-shard table has
+    /// this many entries.
+    pub(crate) slots: u32,
+    /// Shards taking traffic now: `0..active`.
+    pub(crate) active: AtomicU32,
     pub(crate) nonce: u64,
     pub(crate) shard_states: Box<[ShardState]>,
     pub(crate) registry: Mutex<ProducerRegistry>,
     /// The newest slot of the registry's list (each links to the one before).
     slot_list: AtomicPtr<ProducerSlot>,
-    /// Where new producers' rings go: one channel per shard thread.
+    /// Where new producers' rings go: one channel per shard id.
     pub(crate) inboxes: Vec<Sender<RingReader>>,
     pub(crate) io: IoHandle,
-    pub(crate) shard_threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Per shard id: its running thread, or what a retired one left for the next.
+    pub(crate) threads: Mutex<SlotThreads>,
     /// Per shard: its park flag and thread, for producers that find it parked.
     pub(crate) wakes: Box<[ShardWake]>,
+    /// What shard threads watch for topology changes: `change << 32 | gain_below`, where
+    /// shards below `gain_below` take over keys in change `change` (see `scale/`).
+    pub(crate) change_word: AtomicU64,
+    /// Scale changes: the one in progress, the log, the next id (locked briefly).
+    pub(crate) scaling: Mutex<ScalingState>,
+    /// Held for the whole of a scale change: one at a time.
+    pub(crate) change_lock: Mutex<()>,
+    /// True from a change's publication until it completes.
+    pub(crate) changing: AtomicBool,
+    /// The bus's clock, for shard threads started later.
+    pub(crate) clock: Clock,
+    /// The scaling monitor thread, when a policy is set.
+    pub(crate) monitor: MonitorSlot,
     pub(crate) lifecycle: Mutex<Lifecycle>,
     /// Signalled when `lifecycle` becomes `Closed`.
     pub(crate) closed: Condvar,
@@ -102,33 +140,64 @@ pub(crate) struct BusShared {
 }
 
 impl BusShared {
-    /// The state of a bus about to start its shard threads.
+    /// The state of a bus about to start its shard threads: `next_sequences` has one
+    /// entry per shard id, and shards `0..config.num_shards` take traffic.
     pub(crate) fn new(
         config: Config,
         nonce: u64,
         io: IoHandle,
         next_sequences: &[u64],
         inboxes: Vec<Sender<RingReader>>,
+        clock: Clock,
     ) -> BusShared {
         static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
-        let num_shards = next_sequences.len() as u32;
+        let slots = next_sequences.len() as u32;
+        let active = config.num_shards as u32;
+        let epoch = Epoch::new();
+        let routing = Routing {
+            word: epoch.load(),
+            active,
+            generations: (0..slots).map(|s| u64::from(s < active)).collect(),
+            table: config
+                .is_scalable()
+                .then(|| Arc::new(BucketTable::new(active))),
+        };
         BusShared {
             id: NEXT_BUS_ID.fetch_add(1, Ordering::Relaxed),
-            epoch: Epoch::new(),
+            epoch,
             signals: Signals::default(),
             barrier: Barrier::detect(),
-            num_shards,
+            slots,
+            active: AtomicU32::new(active),
             nonce,
-            shard_states: next_sequences.iter().map(|&n| ShardState::new(n)).collect(),
+            shard_states: next_sequences
+                .iter()
+                .enumerate()
+                .map(|(s, &n)| {
+                    let phase = if (s as u32) < active {
+                        ShardPhase::Active
+                    } else {
+                        ShardPhase::Unused
+                    };
+                    ShardState::new(n, phase)
+                })
+                .collect(),
             registry: Mutex::new(ProducerRegistry {
                 slots: Vec::new(),
                 closed: false,
+                routing: Arc::new(routing),
             }),
             slot_list: AtomicPtr::new(std::ptr::null_mut()),
             inboxes,
             io,
-            shard_threads: Mutex::new(Vec::new()),
-            wakes: (0..num_shards).map(|_| ShardWake::default()).collect(),
+            threads: Mutex::new(SlotThreads::new(slots as usize)),
+            wakes: (0..slots).map(|_| ShardWake::default()).collect(),
+            change_word: AtomicU64::new(0),
+            scaling: Mutex::new(ScalingState::default()),
+            change_lock: Mutex::new(()),
+            changing: AtomicBool::new(false),
+            clock,
+            monitor: MonitorSlot::default(),
             lifecycle: Mutex::new(Lifecycle::Running),
             closed: Condvar::new(),
             stage: AtomicU8::new(0),
@@ -137,20 +206,20 @@ impl BusShared {
     }
 
     /// Registers a producer: a slot (a free one taken over, or a new one linked into the
-    /// list) and one ring per shard, whose reading ends go to the shard threads. A bus
-    /// that is closing gives no rings: the producer is born closed, and its refusals are
-    /// still counted.
-    pub(crate) fn register_producer(&self) -> (Arc<ProducerSlot>, Vec<RingWriter>) {
-        let mut writers = Vec::with_capacity(self.inboxes.len());
+    /// list) and one ring per active shard, whose reading ends go to the shard threads,
+    /// with the routing they belong to. A bus that is closing gives no rings: the
+    /// producer is born closed, and its refusals are still counted.
+    pub(crate) fn register_producer(&self) -> (Arc<ProducerSlot>, Vec<RingWriter>, Arc<Routing>) {
         // Under the registry lock: shutdown marks the registry closed under the same lock
         // before it stops the shards, so a ring sent here reaches its shard before the
-        // shard's final drain — or the producer is born closed.
+        // shard's final drain — or the producer is born closed. Scale changes publish
+        // routing under it too, so the rings match the routing returned.
         let mut registry = self.registry.lock();
+        let routing = Arc::clone(&registry.routing);
+        let mut writers = Vec::with_capacity(routing.active as usize);
         if !registry.closed {
-            for inbox in &self.inboxes {
-                let (writer, reader) = ring(self.config.ring_capacity_bytes);
-                writers.push(writer);
-                let _ = inbox.send(reader);
+            for shard in 0..routing.active {
+                writers.push(self.ring_to(shard));
             }
         }
         let free = registry.slots.iter().find(|s| {
@@ -163,7 +232,7 @@ impl BusShared {
             None => {
                 let slot = Arc::new(ProducerSlot {
                     pin: ProducerPin::new(),
-                    counters: ProducerCounters::new(self.inboxes.len()),
+                    counters: ProducerCounters::new(self.slots as usize),
                     in_use: AtomicBool::new(true),
                     next: AtomicPtr::new(self.slot_list.load(Ordering::Relaxed)),
                 });
@@ -174,7 +243,44 @@ impl BusShared {
                 slot
             }
         };
-        (slot, writers)
+        (slot, writers, routing)
+    }
+
+    /// A new ring to `shard`: its reading end goes to the shard's thread. Called with the
+    /// registry lock held, for a shard that takes traffic under the published routing.
+    pub(crate) fn ring_to(&self, shard: u32) -> RingWriter {
+        let (writer, reader) = ring(self.config.ring_capacity_bytes);
+        let _ = self.inboxes[shard as usize].send(reader);
+        writer
+    }
+
+    /// The published routing and whether the registry is closed, for a producer that
+    /// saw the epoch move; `refresh` runs with the registry lock held.
+    pub(crate) fn with_routing<R>(&self, refresh: impl FnOnce(&Routing, bool) -> R) -> R {
+        let registry = self.registry.lock();
+        refresh(&registry.routing, registry.closed)
+    }
+
+    /// Publishes `routing` with a new epoch (under the registry lock, so producers that
+    /// register meanwhile get rings for it) and runs the heavy barrier. Returns the
+    /// epoch word, or `None` when the registry is closed (shutdown has begun).
+    pub(crate) fn publish_routing(
+        &self,
+        build: impl FnOnce(&Routing, u64) -> Routing,
+    ) -> Option<u64> {
+        let mut registry = self.registry.lock();
+        if registry.closed {
+            return None;
+        }
+        let word = self.epoch.peek_next();
+        let routing = build(&registry.routing, word);
+        self.active.store(routing.active, Ordering::Release);
+        registry.routing = Arc::new(routing);
+        let published = self.epoch.advance(false);
+        debug_assert_eq!(published, word);
+        drop(registry);
+        self.barrier.heavy();
+        Some(word)
     }
 
     /// A dropped producer frees its slot for the next one (its counts stay in it).
@@ -200,7 +306,7 @@ impl BusShared {
     /// then the producers', so `accepted` is never below `written + failed`.
     pub(crate) fn totals(&self) -> Totals {
         let mut totals = Totals::default();
-        for shard in 0..self.num_shards {
+        for shard in 0..self.slots {
             let (written, failed) = self.io.counters(shard).finished();
             totals.written += written;
             totals.failed += failed;
@@ -230,6 +336,11 @@ impl BusShared {
         (target, registry.slots.clone())
     }
 
+    /// The producer slots, live and free, for a coordinator that waits on their pins.
+    pub(crate) fn producer_slots(&self) -> Vec<Arc<ProducerSlot>> {
+        self.registry.lock().slots.clone()
+    }
+
     /// Wakes every shard thread (flush, shutdown, a new producer's rings).
     pub(crate) fn unpark_shards(&self) {
         for wake in self.wakes.iter() {
@@ -238,18 +349,20 @@ impl BusShared {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let mut totals = ProducerTotals::new(self.num_shards as usize);
+        let mut totals = ProducerTotals::new(self.slots as usize);
         let mut producers = 0;
         self.for_each_slot(|slot| {
             slot.counters.add_to(&mut totals);
             producers += usize::from(slot.in_use.load(Ordering::Relaxed));
         });
+        let scaling = self.scaling_report();
         StatsParts {
             totals,
             producers,
             shard_states: &self.shard_states,
             io: &self.io,
             ring_capacity_bytes: self.config.ring_capacity_bytes,
+            scaling,
         }
         .assemble()
     }
@@ -293,6 +406,7 @@ pub(crate) mod testing {
         let shards = config.num_shards;
         let io_config = IoConfig {
             num_shards: shards as u32,
+            active: shards as u32,
             adapter_timeout: config.adapter_timeout,
             retries: 0,
             backoff_initial: config.retry_backoff_initial,
@@ -308,7 +422,14 @@ pub(crate) mod testing {
         let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shards)
             .map(|_| crossbeam_channel::unbounded::<RingReader>())
             .unzip();
-        let bus = Arc::new(BusShared::new(config, 7, io, &vec![0; shards], senders));
+        let bus = Arc::new(BusShared::new(
+            config,
+            7,
+            io,
+            &vec![0; shards],
+            senders,
+            crate::clock::Clock::new(),
+        ));
         Parts {
             bus,
             links,

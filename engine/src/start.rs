@@ -13,8 +13,9 @@ use crate::config::settings::{Config, WaitStrategy};
 use crate::error::BuildError;
 use crate::io::{IdlePolicy, IoConfig, IoHandle, ShardLink, ShardMsg, spawn_io_thread};
 use crate::nonce;
+use crate::scale::slots::{ShardRemains, SlotThread};
 use crate::shard::pinning::plan_cores;
-use crate::shard::worker::{ShardSetup, run_shard};
+use crate::shard::worker::{ShardSetup, StartedBy, run_shard};
 use crate::shared::BusShared;
 use crate::write::ring::RingReader;
 
@@ -39,7 +40,7 @@ pub(crate) fn start_bus(
     let nonce = rotate_nonce_if_history_unknown(&config, adapter.name(), &report, nonce)?;
     let clock = Clock::new();
     let (io, links) = start_io_thread(&config, nonce, clock, adapter)?;
-    let tails: Vec<ShardTail> = (0..config.num_shards as u32)
+    let tails: Vec<ShardTail> = (0..config.shard_slots() as u32)
         .map(|s| report.tail(s))
         .collect();
     let next_sequences: Vec<u64> = tails
@@ -49,8 +50,24 @@ pub(crate) fn start_bus(
     let (inboxes, inbox_readers): (Vec<_>, Vec<_>) = (0..tails.len())
         .map(|_| crossbeam_channel::unbounded::<RingReader>())
         .unzip();
-    let shared = Arc::new(BusShared::new(config, nonce, io, &next_sequences, inboxes));
+    let shared = Arc::new(BusShared::new(
+        config,
+        nonce,
+        io,
+        &next_sequences,
+        inboxes,
+        clock,
+    ));
     start_shard_threads(&shared, links, inbox_readers, &tails, clock)?;
+    if let Err(error) = crate::scale::monitor::start_monitor(&shared) {
+        if let Err(err) = shared.shutdown(shared.config.shutdown_timeout) {
+            tracing::warn!(%err, "corelane: stopping a bus that failed to start");
+        }
+        return Err(BuildError::Spawn {
+            what: "scaling monitor".into(),
+            error,
+        });
+    }
     Ok(shared)
 }
 
@@ -64,9 +81,10 @@ fn producer_nonce(config: &Config) -> Result<u64, BuildError> {
 
 /// Step 2: the adapter's `init`, which reports where each shard's numbering continues.
 fn init_adapter(config: &Config, adapter: &Arc<dyn Adapter>) -> Result<InitReport, BuildError> {
+    // A scalable bus prepares every shard id it may use.
     let report = adapter
         .init(
-            config.num_shards as u32,
+            config.shard_slots() as u32,
             Instant::now() + config.adapter_timeout,
         )
         .map_err(|error| BuildError::Adapter {
@@ -88,7 +106,7 @@ fn rotate_nonce_if_history_unknown(
     report: &InitReport,
     nonce: u64,
 ) -> Result<u64, BuildError> {
-    let unknown: Vec<u32> = (0..config.num_shards as u32)
+    let unknown: Vec<u32> = (0..config.shard_slots() as u32)
         .filter(|&s| report.tail(s).history_unknown)
         .collect();
     let Some(path) = config
@@ -117,7 +135,8 @@ fn start_io_thread(
     adapter: &Arc<dyn Adapter>,
 ) -> Result<(IoHandle, Vec<ShardLink>), BuildError> {
     let io_config = IoConfig {
-        num_shards: config.num_shards as u32,
+        num_shards: config.shard_slots() as u32,
+        active: config.num_shards as u32,
         adapter_timeout: config.adapter_timeout,
         retries: config.adapter_retries,
         backoff_initial: config.retry_backoff_initial,
@@ -137,7 +156,8 @@ fn start_io_thread(
     })
 }
 
-/// Step 4: one pinned thread per shard. If one cannot be spawned, the shards after it
+/// Step 4: one pinned thread per active shard; the other shard ids keep what their
+/// first thread will continue from. If a thread cannot be spawned, the shards after it
 /// close their links at once (the I/O thread waits for every close) and the error is
 /// returned; dropping the shared state's last handle then shuts the started ones down.
 fn start_shard_threads(
@@ -147,40 +167,35 @@ fn start_shard_threads(
     tails: &[ShardTail],
     clock: Clock,
 ) -> Result<(), BuildError> {
-    let cores = plan_cores(&shared.config.cores, tails.len());
+    let active = shared.config.num_shards;
     let mut spawn_error = None;
     for (shard, (link, inbox)) in links.into_iter().zip(inbox_readers).enumerate() {
         let state = &shared.shard_states[shard];
-        if spawn_error.is_some() {
-            // A shard that never ran still owes the I/O thread its close.
-            let _ = link.try_submit(ShardMsg::Closed);
-            state.exited.store(true, Ordering::Release);
-            continue;
-        }
-        let setup = ShardSetup {
-            shard: shard as u32,
+        let remains = ShardRemains {
             link,
             inbox,
             next_sequence: tails[shard].last_sequence.map_or(0, |s| s + 1),
             last_ts: tails[shard].last_insertion_ts.unwrap_or(0),
-            core: cores[shard],
-            clock,
-            bus: Arc::clone(shared),
         };
-        let spawned = std::thread::Builder::new()
-            .name(format!("corelane-shard-{shard}"))
-            .spawn(move || run_shard(setup));
-        match spawned {
-            Ok(handle) => {
-                let _ = shared.wakes[shard].thread.set(handle.thread().clone());
-                shared.shard_threads.lock().push(handle);
-            }
-            Err(error) => {
-                // The setup (and its link) was dropped with the closure; count the shard
-                // as closed so shutdown does not wait for it.
-                state.exited.store(true, Ordering::Release);
-                spawn_error = Some(error);
-            }
+        if shard >= active {
+            shared
+                .threads
+                .lock()
+                .set(shard as u32, SlotThread::Dormant(remains));
+            continue;
+        }
+        if spawn_error.is_some() {
+            // A shard that never ran still owes the I/O thread its close.
+            let _ = remains.link.try_submit(ShardMsg::Closed);
+            state.exited.store(true, Ordering::Release);
+            continue;
+        }
+        if let Err(error) = spawn_shard(shared, shard as u32, remains, clock, None) {
+            // The setup (and its link) was dropped with the closure: no `Closed` will
+            // come, so neither shutdown nor the I/O thread waits for it.
+            state.exited.store(true, Ordering::Release);
+            shared.io.thread_not_started();
+            spawn_error = Some(error);
         }
     }
     match spawn_error {
@@ -195,4 +210,37 @@ fn start_shard_threads(
             })
         }
     }
+}
+
+/// Starts the thread of shard id `shard`, pinned by the core plan, continuing from
+/// `remains`; `started_by` is set when a scale change starts it. The thread is recorded
+/// as the shard's running thread and as the one its producers wake.
+pub(crate) fn spawn_shard(
+    shared: &Arc<BusShared>,
+    shard: u32,
+    remains: ShardRemains,
+    clock: Clock,
+    started_by: Option<StartedBy>,
+) -> std::io::Result<()> {
+    let cores = plan_cores(&shared.config.cores, shard as usize + 1);
+    let setup = ShardSetup {
+        shard,
+        link: remains.link,
+        inbox: remains.inbox,
+        next_sequence: remains.next_sequence,
+        last_ts: remains.last_ts,
+        core: cores[shard as usize],
+        clock,
+        bus: Arc::clone(shared),
+        started_by_change: started_by,
+    };
+    let handle = std::thread::Builder::new()
+        .name(format!("corelane-shard-{shard}"))
+        .spawn(move || run_shard(setup))?;
+    *shared.wakes[shard as usize].thread.lock() = Some(handle.thread().clone());
+    shared
+        .threads
+        .lock()
+        .set(shard, SlotThread::Running(handle));
+    Ok(())
 }

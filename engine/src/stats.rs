@@ -6,9 +6,10 @@
 //! consistent snapshot; once the bus is quiescent (after `flush` or `shutdown`),
 //! `accepted == written + failed` holds exactly.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use crate::error::RefusalReason;
+use crate::scale::{ScalingStats, ShardPhase};
 use crate::shard::pinning::Pinning;
 use corelane_io::ErrorKind;
 
@@ -128,11 +129,20 @@ pub(crate) struct ShardState {
     pub(crate) batches_sealed: AtomicU64,
     pub(crate) rings: AtomicU64,
     pub(crate) exited: AtomicBool,
+    /// Set by a scale change: drain to empty, write, and exit.
+    pub(crate) retire: AtomicBool,
+    /// A [`ShardPhase`], encoded.
+    pub(crate) phase: AtomicU8,
+    /// Nanoseconds spent in drain passes that moved events.
+    pub(crate) busy_ns: AtomicU64,
 }
 
 impl ShardState {
-    pub(crate) fn new(next_sequence: u64) -> Self {
+    pub(crate) fn new(next_sequence: u64, phase: ShardPhase) -> Self {
         ShardState {
+            retire: AtomicBool::new(false),
+            phase: AtomicU8::new(phase.encode()),
+            busy_ns: AtomicU64::new(0),
             ring_fill_bytes: AtomicU64::new(0),
             ring_fill_peak_bytes: AtomicU64::new(0),
             pinning: AtomicU64::new(Pinning::Pending.encode()),
@@ -278,6 +288,10 @@ pub struct ShardStats {
     pub pinning: Pinning,
     /// Ingest → acknowledged for this shard's events.
     pub latency: Latency,
+    /// Taking traffic, draining, or retired (a retired shard's counters stay).
+    pub phase: ShardPhase,
+    /// Time its thread spent in drain passes that moved events, nanoseconds.
+    pub busy_ns: u64,
 }
 
 impl ShardStats {
@@ -288,7 +302,7 @@ impl ShardStats {
 }
 
 /// A reading of every counter of a bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// Ingests that returned `Ok` (the event went into a ring).
     pub accepted: u64,
@@ -311,8 +325,10 @@ pub struct Stats {
     /// Ingest → acknowledged, all shards together, since the bus started or the last
     /// [`Bus::take_latency`](crate::Bus::take_latency).
     pub latency: Latency,
-    /// Per shard.
+    /// Per shard id that has ever had a thread (active, draining or retired).
     pub shards: Vec<ShardStats>,
+    /// The shard count and the changes made to it.
+    pub scaling: ScalingStats,
 }
 
 impl Stats {
@@ -330,6 +346,7 @@ pub(crate) struct StatsParts<'a> {
     pub(crate) shard_states: &'a [ShardState],
     pub(crate) io: &'a crate::io::IoHandle,
     pub(crate) ring_capacity_bytes: usize,
+    pub(crate) scaling: ScalingStats,
 }
 
 impl StatsParts<'_> {
@@ -346,6 +363,7 @@ impl StatsParts<'_> {
             producers: self.producers,
             latency: Latency::default(),
             shards: Vec::with_capacity(self.shard_states.len()),
+            scaling: self.scaling,
         };
         let (shard_latency, overall) = self.io.latency().summaries();
         stats.latency = overall;
@@ -360,7 +378,13 @@ impl StatsParts<'_> {
             stats.batches_failed += io.failed_batches;
             stats.retries += io.retries;
             stats.deadline_overruns += io.deadline_overruns;
+            let phase = ShardPhase::decode(state.phase.load(Ordering::Acquire));
+            if phase == ShardPhase::Unused {
+                continue;
+            }
             stats.shards.push(ShardStats {
+                phase,
+                busy_ns: state.busy_ns.load(Ordering::Relaxed),
                 shard: shard as u32,
                 accepted: self.totals.accepted[shard],
                 written: io.written_events,

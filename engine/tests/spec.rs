@@ -221,15 +221,24 @@ fn every_json_key_of_config_is_documented_and_round_trips() {
         .backpressure(corelane::Backpressure::sample(7))
         .batch(corelane::BatchConfig::low_latency())
         .producer_nonce_path("/tmp/nonce")
+        .max_shards(6)
+        .scaling(corelane::ScalingPolicy {
+            scale_up_fill: 0.75,
+            cooldown: std::time::Duration::from_millis(1500),
+            ..corelane::ScalingPolicy::between(2, 5)
+        })
         .build_config()
         .unwrap();
     let json = serde_json::to_value(&config).unwrap();
+    let policy = json["scaling"].as_object().unwrap();
+    let policy_keys: Vec<&String> = policy.keys().collect();
+    assert_eq!(policy["cooldown_ms"], 1500);
     let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
     assert!(keys.len() >= 15, "{keys:?}");
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     for doc in ["docs/embedding-cpp.md", "docs/configuration.md"] {
         let text = std::fs::read_to_string(format!("{root}/{doc}")).unwrap();
-        for key in &keys {
+        for key in keys.iter().chain(&policy_keys) {
             assert!(
                 text.contains(&format!("`{key}`")) || text.contains(&format!("\"{key}\"")),
                 "{doc} does not document the JSON key {key}"

@@ -198,6 +198,36 @@ impl Batch {
         self.slots.last().map(|s| s.insertion_ts)
     }
 
+    /// Raises the insertion timestamps so that every one is above `floor` and they stay
+    /// strictly increasing; returns the last one (`floor` for an empty batch). The engine
+    /// calls it when a shard takes over keys from another shard, so that those keys'
+    /// timestamps keep increasing across the change; timestamps already above the floor
+    /// are left as they are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corelane_io::Batch;
+    ///
+    /// let mut batch = Batch::with_capacity(3, 16);
+    /// batch.push(10, b"a");
+    /// batch.push(11, b"b");
+    /// batch.push(50, b"c");
+    /// assert_eq!(batch.raise_timestamps(20), 50);
+    /// let ts: Vec<u64> = batch.events().map(|e| e.insertion_ts).collect();
+    /// assert_eq!(ts, [21, 22, 50]);
+    /// ```
+    pub fn raise_timestamps(&mut self, floor: u64) -> u64 {
+        let mut last = floor;
+        for slot in &mut self.slots {
+            if slot.insertion_ts <= last {
+                slot.insertion_ts = last + 1;
+            }
+            last = slot.insertion_ts;
+        }
+        last
+    }
+
     /// Event `index`, if the batch has that many.
     pub fn get(&self, index: usize) -> Option<BatchEvent<'_>> {
         let slot = self.slots.get(index)?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use corelane_io::Adapter;
 
 use crate::Bus;
+use crate::config::scaling::ScalingPolicy;
 use crate::config::settings::{
     Backpressure, BatchConfig, Config, ConfigError, CorePlan, WaitStrategy,
 };
@@ -129,6 +130,18 @@ impl BusBuilder {
                 .max(1);
         }
         self.config
+    }
+
+    /// See [`Config::max_shards`]: makes the bus scalable up to `max_shards`.
+    pub fn max_shards(mut self, max_shards: usize) -> Self {
+        self.config.max_shards = Some(max_shards);
+        self
+    }
+
+    /// See [`Config::scaling`]: the bus scales itself within the policy's bounds.
+    pub fn scaling(mut self, policy: ScalingPolicy) -> Self {
+        self.config.scaling = Some(policy);
+        self
     }
 
     /// See [`Config::producer_nonce_path`].

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::scaling::ScalingPolicy;
 use crate::write::ring::RECORD_HEADER_BYTES;
 
 /// Most shards a bus may have.
@@ -82,6 +83,14 @@ pub struct Config {
     /// random nonce per bus. With a path, the nonce is read from the file, or created
     /// and stored there, so dedup ids survive restarts. Default: `None`.
     pub producer_nonce_path: Option<PathBuf>,
+    /// Most shards [`Bus::scale_to`](crate::Bus::scale_to) may reach. Setting it (or
+    /// `scaling`) makes the bus scalable: keys then map to shards by jump consistent
+    /// hash, so a change moves only the keys it must. `num_shards..=1024`. Default:
+    /// `None` (a static bus of `num_shards`, routed by multiply-shift).
+    pub max_shards: Option<usize>,
+    /// Automatic scaling ([`ScalingPolicy`]): a monitor thread adds and retires shards
+    /// within the policy's bounds. Default: `None`.
+    pub scaling: Option<ScalingPolicy>,
 }
 
 /// Which core each shard thread is pinned to.
@@ -219,6 +228,8 @@ impl Default for Config {
             max_inflight_batches: 64,
             shutdown_timeout: Duration::from_secs(30),
             producer_nonce_path: None,
+            max_shards: None,
+            scaling: None,
         }
     }
 }
@@ -255,6 +266,21 @@ impl Config {
         };
     }
 
+    /// True when the bus can change its shard count (`max_shards` or `scaling` set).
+    pub fn is_scalable(&self) -> bool {
+        self.max_shards.is_some() || self.scaling.is_some()
+    }
+
+    /// The shard ids the bus may ever use: `num_shards`, or the largest of `max_shards`
+    /// and the policy's `max_shards` on a scalable bus. The adapter is prepared for all
+    /// of them and consumers read all of them.
+    pub fn shard_slots(&self) -> usize {
+        let policy_max = self.scaling.map_or(0, |p| p.max_shards);
+        self.num_shards
+            .max(self.max_shards.unwrap_or(0))
+            .max(policy_max)
+    }
+
     /// How many threads would spin without ever sleeping, and on how many cores, when
     /// that is more than the machine has: `BusySpin` shard threads plus the I/O thread.
     pub(crate) fn oversubscribed_spinners(&self) -> Option<(usize, usize)> {
@@ -280,6 +306,7 @@ impl Config {
         self.validate_batch(&mut p);
         self.validate_timing(&mut p);
         self.validate_nonce(&mut p);
+        self.validate_scaling(&mut p);
         p.into_result()
     }
 
@@ -452,6 +479,28 @@ impl Config {
             && path.as_os_str().is_empty()
         {
             p.add("producer_nonce_path", "the path is empty".into());
+        }
+    }
+}
+
+impl Config {
+    /// The scaling bounds and policy.
+    fn validate_scaling(&self, p: &mut Problems) {
+        if let Some(max) = self.max_shards
+            && (max < self.num_shards || max > MAX_SHARDS)
+        {
+            p.add(
+                "max_shards",
+                format!(
+                    "{max} is outside num_shards ({})..={MAX_SHARDS}",
+                    self.num_shards
+                ),
+            );
+        }
+        if let Some(policy) = &self.scaling {
+            for (field, message) in policy.problems(self.num_shards, MAX_SHARDS) {
+                p.add(field, message);
+            }
         }
     }
 }

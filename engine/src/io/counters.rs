@@ -73,6 +73,13 @@ impl ShardIoCounters {
         self.flushed_ticket.fetch_max(ticket, Ordering::Release);
     }
 
+    /// Starts a shard id's flush tickets over for a new thread. Only while the shard has
+    /// no thread and its last `Closed` was processed: the I/O thread does not write it
+    /// then.
+    pub(crate) fn restart_flushed_ticket(&self) {
+        self.flushed_ticket.store(0, Ordering::Release);
+    }
+
     /// The highest flush ticket whose marker this shard's queue has passed: every batch
     /// the shard sealed before that marker is written or counted failed.
     pub(crate) fn flushed_ticket(&self) -> u64 {

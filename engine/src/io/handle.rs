@@ -95,6 +95,56 @@ impl IoHandle {
         }
     }
 
+    /// Sends scale change `change`'s barrier: shards held at its `Await` go on once
+    /// every shard in `losers` has passed flush ticket `ticket`.
+    pub(crate) fn send_barrier(&self, change: u64, ticket: u64, losers: Vec<u32>) {
+        let _ = self.ctrl.send(Control::Barrier {
+            change,
+            ticket,
+            losers,
+        });
+        self.shared.wake.wake();
+    }
+
+    /// Counts a shard thread about to start (before it can send anything), so that the
+    /// I/O thread stays for its `Closed`.
+    pub(crate) fn thread_starting(&self) {
+        self.shared.running.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes back [`thread_starting`](Self::thread_starting) for a thread that did not
+    /// start.
+    pub(crate) fn thread_not_started(&self) {
+        self.shared.running.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The highest scale change whose barrier is released.
+    pub(crate) fn released_change(&self) -> u64 {
+        self.shared.released_change.load(Ordering::Acquire)
+    }
+
+    /// Waits until `done()` holds, re-checking whenever the I/O thread makes progress
+    /// and at least every `slice`, or until `deadline`. Returns the last `done()`.
+    pub(crate) fn wait_for(
+        &self,
+        deadline: Instant,
+        slice: std::time::Duration,
+        mut done: impl FnMut() -> bool,
+    ) -> bool {
+        let mut progress = self.shared.progress.lock();
+        loop {
+            if done() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let until = deadline.min(now + slice);
+            let _ = self.shared.progressed.wait_until(&mut progress, until);
+        }
+    }
+
     /// True once the thread has finished (every shard closed and the adapter shut down).
     pub(crate) fn is_done(&self) -> bool {
         self.shared.done.load(Ordering::Acquire)

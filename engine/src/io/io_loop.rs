@@ -24,9 +24,29 @@ struct Pending {
     not_before: Option<Instant>,
 }
 
+/// A scale change's barrier, as the coordinator sent it, and once released the latest
+/// timestamp its losers had finished.
+struct ChangeBarrier {
+    ticket: u64,
+    losers: Vec<u32>,
+    released: Option<u64>,
+}
+
+/// Barriers of scale changes kept after they were released, for late `Await` markers
+/// (a change completes before the next starts, so an old one is always released).
+const BARRIERS_KEPT: usize = 64;
+
 pub(crate) struct IoLoop {
     fifos: Vec<VecDeque<Pending>>,
-    closed: Vec<bool>,
+    /// Every shard link is gone (only when the bus state was dropped).
+    disconnected: bool,
+    /// Scale changes' barriers by change id.
+    barriers: std::collections::BTreeMap<u64, ChangeBarrier>,
+    /// Per shard: the latest insertion timestamp of a finished batch.
+    last_ts_done: Vec<u64>,
+    /// Per shard: timestamps of its next batches must exceed this (set when the shard
+    /// took over keys from shards whose timestamps ran ahead of its own).
+    ts_floor: Vec<Option<u64>>,
     backoffs: Vec<RetryBackoff>,
     rx: Receiver<(u32, ShardMsg)>,
     ctrl: Receiver<Control>,
@@ -71,7 +91,10 @@ impl IoLoop {
             fifos: (0..shards)
                 .map(|_| VecDeque::with_capacity(per_shard))
                 .collect(),
-            closed: vec![false; shards],
+            disconnected: false,
+            barriers: std::collections::BTreeMap::new(),
+            last_ts_done: vec![0; shards],
+            ts_floor: vec![None; shards],
             backoffs,
             rx,
             ctrl,
@@ -103,7 +126,11 @@ impl IoLoop {
                     HeadStep::Idle => {}
                 }
             }
-            if self.closed.iter().all(|c| *c) && self.fifos.iter().all(VecDeque::is_empty) {
+            worked |= self.release_barriers();
+            // Every started shard thread has sent `Closed` (counted before it starts, so a
+            // thread a scale change is starting keeps the loop alive), or no link is left.
+            let running = self.shared.running.load(Ordering::Acquire);
+            if (running == 0 || self.disconnected) && self.fifos.iter().all(VecDeque::is_empty) {
                 break;
             }
             if worked {
@@ -130,8 +157,8 @@ impl IoLoop {
                 }
                 Err(TryRecvError::Empty) => return got,
                 Err(TryRecvError::Disconnected) => {
-                    // Every shard link is gone: treat shards that never said so as closed.
-                    self.closed.iter_mut().for_each(|c| *c = true);
+                    // Every shard link is gone: no thread can send anything more.
+                    self.disconnected = true;
                     return got;
                 }
             }
@@ -146,6 +173,23 @@ impl IoLoop {
                 Control::FlushAdapter { deadline, reply } => {
                     let result = guarded("flush", || self.adapter.flush(deadline));
                     let _ = reply.send(result);
+                }
+                Control::Barrier {
+                    change,
+                    ticket,
+                    losers,
+                } => {
+                    self.barriers.insert(
+                        change,
+                        ChangeBarrier {
+                            ticket,
+                            losers,
+                            released: None,
+                        },
+                    );
+                    while self.barriers.len() > BARRIERS_KEPT {
+                        self.barriers.pop_first();
+                    }
                 }
             }
         }
@@ -164,65 +208,154 @@ impl IoLoop {
                 HeadStep::Worked
             }
             ShardMsg::Closed => {
-                self.closed[shard] = true;
+                self.shared.running.fetch_sub(1, Ordering::AcqRel);
                 self.fifos[shard].pop_front();
+                // Everything this thread sent is done: no flush waits for it any more.
+                self.shared.counters[shard].set_flushed_ticket(u64::MAX);
+                self.shared.announce_progress();
                 HeadStep::Worked
             }
-            ShardMsg::Batch(batch) => {
-                if let Some(at) = head.not_before
-                    && at > now
-                {
-                    return HeadStep::Waiting(at);
-                }
-                head.attempts += 1;
-                batch.set_attempt(head.attempts);
-                let deadline = Instant::now() + self.config.adapter_timeout;
-                let adapter = &self.adapter;
-                let result = guarded("write_batch", || adapter.write_batch(batch, deadline));
-                let counters = &self.shared.counters[shard];
-                let finished = match result {
-                    Ok(()) => {
-                        if Instant::now() > deadline {
-                            counters.record_overrun();
+            ShardMsg::Await(change) => {
+                let change = *change;
+                match self.barrier_floor(change) {
+                    Some(floor) => {
+                        if floor > 0 {
+                            let current = self.ts_floor[shard].unwrap_or(0);
+                            self.ts_floor[shard] = Some(current.max(floor));
                         }
-                        counters.record_written(batch.len());
-                        let (_, now_ns) = self.config.clock.now();
-                        self.shared.latency.record(batch, now_ns);
-                        true
+                        self.fifos[shard].pop_front();
+                        HeadStep::Worked
                     }
-                    Err(err) if err.is_retryable() && head.attempts <= self.config.retries => {
-                        let delay = self.backoffs[shard].delay(head.attempts);
-                        tracing::debug!(
-                            shard,
-                            seq_start = batch.seq_start(),
-                            attempt = head.attempts,
-                            ?delay,
-                            %err,
-                            "corelane batch write failed; retrying"
-                        );
-                        counters.record_retry();
-                        head.not_before = Some(Instant::now() + delay);
-                        false
-                    }
-                    Err(err) => {
-                        tracing::warn!(
-                            shard,
-                            seq_start = batch.seq_start(),
-                            events = batch.len(),
-                            attempts = head.attempts,
-                            adapter = adapter.name(),
-                            %err,
-                            "corelane gave up on a batch; its events are counted as failed"
-                        );
-                        counters.record_failed(err.kind(), batch.len());
-                        true
-                    }
-                };
-                if finished {
-                    self.complete(shard);
+                    None => HeadStep::Idle,
                 }
-                HeadStep::Worked
             }
+            ShardMsg::Batch(_) => self.serve_batch(shard, now),
+        }
+    }
+
+    /// Attempts the batch at the head of `shard`'s FIFO (not before its retry time).
+    fn serve_batch(&mut self, shard: usize, now: Instant) -> HeadStep {
+        let Some(head) = self.fifos[shard].front_mut() else {
+            return HeadStep::Idle;
+        };
+        let ShardMsg::Batch(batch) = &mut head.msg else {
+            return HeadStep::Idle;
+        };
+        if let Some(at) = head.not_before
+            && at > now
+        {
+            return HeadStep::Waiting(at);
+        }
+        if head.attempts == 0
+            && let Some(floor) = self.ts_floor[shard]
+        {
+            // Keys this shard took over had timestamps up to `floor` on their old
+            // shards: keep theirs increasing (a batch already above it ends this).
+            self.ts_floor[shard] = match batch.first_ts() {
+                Some(first) if first > floor => None,
+                _ => Some(batch.raise_timestamps(floor)),
+            };
+        }
+        head.attempts += 1;
+        batch.set_attempt(head.attempts);
+        let deadline = Instant::now() + self.config.adapter_timeout;
+        let adapter = &self.adapter;
+        let result = guarded("write_batch", || adapter.write_batch(batch, deadline));
+        let counters = &self.shared.counters[shard];
+        let finished = match result {
+            Ok(()) => {
+                if Instant::now() > deadline {
+                    counters.record_overrun();
+                }
+                counters.record_written(batch.len());
+                self.last_ts_done[shard] =
+                    self.last_ts_done[shard].max(batch.last_ts().unwrap_or(0));
+                let (_, now_ns) = self.config.clock.now();
+                self.shared.latency.record(batch, now_ns);
+                true
+            }
+            Err(err) if err.is_retryable() && head.attempts <= self.config.retries => {
+                let delay = self.backoffs[shard].delay(head.attempts);
+                tracing::debug!(
+                    shard,
+                    seq_start = batch.seq_start(),
+                    attempt = head.attempts,
+                    ?delay,
+                    %err,
+                    "corelane batch write failed; retrying"
+                );
+                counters.record_retry();
+                head.not_before = Some(Instant::now() + delay);
+                false
+            }
+            Err(err) => {
+                tracing::warn!(
+                    shard,
+                    seq_start = batch.seq_start(),
+                    events = batch.len(),
+                    attempts = head.attempts,
+                    adapter = adapter.name(),
+                    %err,
+                    "corelane gave up on a batch; its events are counted as failed"
+                );
+                counters.record_failed(err.kind(), batch.len());
+                self.last_ts_done[shard] =
+                    self.last_ts_done[shard].max(batch.last_ts().unwrap_or(0));
+                true
+            }
+        };
+        if finished {
+            self.complete(shard);
+        }
+        HeadStep::Worked
+    }
+
+    /// Releases every barrier whose losers have all passed its ticket, once and for
+    /// good: a loser's counters start over when a later change restarts its shard id,
+    /// and a late `Await` must still find its change released. The coordinator learns
+    /// of the release from `released_change`, published here. True if one was released.
+    fn release_barriers(&mut self) -> bool {
+        let mut released_any = false;
+        for (&change, barrier) in self.barriers.iter_mut() {
+            if barrier.released.is_some() {
+                continue;
+            }
+            let counters = &self.shared.counters;
+            if barrier
+                .losers
+                .iter()
+                .all(|&l| counters[l as usize].flushed_ticket() >= barrier.ticket)
+            {
+                let floor = barrier
+                    .losers
+                    .iter()
+                    .map(|&l| self.last_ts_done[l as usize]);
+                barrier.released = Some(floor.max().unwrap_or(0));
+                self.shared
+                    .released_change
+                    .fetch_max(change, Ordering::Release);
+                released_any = true;
+            }
+        }
+        if released_any {
+            self.shared.announce_progress();
+        }
+        released_any
+    }
+
+    /// `Some(floor)` once scale change `change` is released (see `release_barriers`);
+    /// `floor` is the latest timestamp the shards that handed keys away had finished.
+    /// `None` while it is not, or while its barrier has not arrived.
+    fn barrier_floor(&mut self, change: u64) -> Option<u64> {
+        self.release_barriers();
+        match self.barriers.get(&change) {
+            Some(barrier) => barrier.released,
+            // A change older than the oldest kept was released long ago.
+            None => self
+                .barriers
+                .first_key_value()
+                .is_some_and(|(&oldest, _)| change < oldest)
+                .then_some(0),
         }
     }
 

@@ -42,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) done: AtomicBool,
     /// Ingest → acknowledged, per shard.
     pub(crate) latency: LatencyRecorder,
+    /// The highest scale change whose barrier the I/O thread has released.
+    pub(crate) released_change: std::sync::atomic::AtomicU64,
+    /// Shard threads started and not yet closed (their `Closed` not yet processed).
+    pub(crate) running: std::sync::atomic::AtomicU32,
 }
 
 impl Shared {

@@ -60,8 +60,11 @@ pub(crate) enum IdlePolicy {
 /// Settings of the I/O thread.
 #[derive(Debug, Clone)]
 pub(crate) struct IoConfig {
-    /// Number of shards (one FIFO each).
+    /// Shard ids (one FIFO each).
     pub(crate) num_shards: u32,
+    /// Shards whose threads start with the bus: `0..active`. The others owe no flush
+    /// marker until a scale change starts a thread for them.
+    pub(crate) active: u32,
     /// Deadline given to each adapter call, measured from the call's start.
     pub(crate) adapter_timeout: Duration,
     /// Retries after the first attempt for a retryable failure.
@@ -91,12 +94,22 @@ pub(crate) enum ShardMsg {
     FlushMarker(u64),
     /// The shard thread has sent its last batch and is exiting.
     Closed,
+    /// Hold this shard's later messages until scale change `change`'s barrier: the
+    /// shards that handed keys to this one have passed the change's flush ticket.
+    Await(u64),
 }
 
 pub(crate) enum Control {
     FlushAdapter {
         deadline: Instant,
         reply: Sender<Result<(), AdapterError>>,
+    },
+    /// Scale change `change` is released once every shard in `losers` has passed flush
+    /// ticket `ticket`.
+    Barrier {
+        change: u64,
+        ticket: u64,
+        losers: Vec<u32>,
     },
 }
 
@@ -111,9 +124,10 @@ pub(crate) struct IoOutcome {
 
 /// Starts the I/O thread for `adapter` and returns its handle and one link per shard.
 ///
-/// The adapter must already be initialised (`Adapter::init`). The thread exits after
-/// every shard sent [`ShardMsg::Closed`] and its queue drained; it then flushes and shuts
-/// the adapter down.
+/// The adapter must already be initialised (`Adapter::init`). The thread exits once
+/// every shard thread counted as running (`config.active` at the start, then
+/// [`IoHandle::thread_starting`]) has sent [`ShardMsg::Closed`] and its queue drained; it
+/// then flushes and shuts the adapter down.
 pub(crate) fn spawn_io_thread(
     config: IoConfig,
     adapter: Arc<dyn Adapter>,
@@ -122,8 +136,13 @@ pub(crate) fn spawn_io_thread(
     let per_shard = config.max_inflight_per_shard.max(1) + 4;
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKE)?;
+    let counters: Vec<ShardIoCounters> = (0..shards).map(|_| ShardIoCounters::default()).collect();
+    // A shard without a thread owes no flush marker.
+    for c in &counters[config.active as usize..] {
+        c.set_flushed_ticket(u64::MAX);
+    }
     let shared = Arc::new(Shared {
-        counters: (0..shards).map(|_| ShardIoCounters::default()).collect(),
+        counters,
         wake: WakeSignal {
             sleeping: AtomicBool::new(false),
             waker,
@@ -133,6 +152,8 @@ pub(crate) fn spawn_io_thread(
         outcome: Mutex::new(None),
         done: AtomicBool::new(false),
         latency: latency::LatencyRecorder::new(shards),
+        released_change: std::sync::atomic::AtomicU64::new(0),
+        running: std::sync::atomic::AtomicU32::new(config.active),
     });
     let (tx, rx) = crossbeam_channel::bounded(per_shard * shards);
     let (ctrl_tx, ctrl_rx) = crossbeam_channel::unbounded();

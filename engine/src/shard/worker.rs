@@ -20,6 +20,7 @@ use crossbeam_channel::Receiver;
 
 use crate::clock::Clock;
 use crate::io::{ShardLink, ShardMsg};
+use crate::scale::slots::ShardRemains;
 use crate::shard::pinning::{Pinning, pin_current};
 use crate::shard::seal::SealRules;
 use crate::shared::BusShared;
@@ -39,6 +40,16 @@ pub(crate) struct ShardSetup {
     pub(crate) core: Option<usize>,
     pub(crate) clock: Clock,
     pub(crate) bus: Arc<BusShared>,
+    /// A thread started by a scale change: when it takes over keys, it holds its output
+    /// until change `hold`'s barrier.
+    pub(crate) started_by_change: Option<StartedBy>,
+}
+
+/// How a thread started by a scale change opens its queue at the I/O thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StartedBy {
+    /// The change, when this shard takes over keys in it.
+    pub(crate) hold: Option<u64>,
 }
 
 struct ShardWorker {
@@ -67,10 +78,16 @@ struct ShardWorker {
     flush_ticket: u64,
     flush_owed: bool,
     ring_fill_peak: u64,
+    /// The last change word seen (see `scale/`).
+    seen_change: u64,
+    /// Time spent in passes that moved events, published for the scaling monitor.
+    busy_ns: u64,
+    /// Whether the previous pass moved events, and when it started.
+    last_pass: Option<(bool, Instant)>,
 }
 
-/// Runs a shard thread to completion.
-pub(crate) fn run_shard(setup: ShardSetup) {
+/// Runs a shard thread to completion and returns what the next thread of its id needs.
+pub(crate) fn run_shard(setup: ShardSetup) -> ShardRemains {
     let pinning = pin_current(setup.core, setup.shard);
     let state = &setup.bus.shard_states[setup.shard as usize];
     state.pinning.store(pinning.encode(), Ordering::Relaxed);
@@ -78,7 +95,9 @@ pub(crate) fn run_shard(setup: ShardSetup) {
         Pinning::decode(state.pinning.load(Ordering::Relaxed)),
         Pinning::Core(_) | Pinning::Failed(_) | Pinning::Disabled
     ));
-    ShardWorker::new(setup).run();
+    let mut worker = ShardWorker::new(setup);
+    worker.run();
+    worker.into_remains()
 }
 
 impl ShardWorker {
@@ -88,12 +107,16 @@ impl ShardWorker {
     /// pass by pass.
     fn new(setup: ShardSetup) -> ShardWorker {
         let config = &setup.bus.config;
+        let mut outbox = VecDeque::with_capacity(config.max_inflight_batches + 8);
+        if let Some(StartedBy { hold: Some(change) }) = setup.started_by_change {
+            outbox.push_back(ShardMsg::Await(change));
+        }
         ShardWorker {
             shard: setup.shard,
             rules: SealRules::new(config.batch),
             max_inflight: config.max_inflight_batches,
             nonce: setup.bus.nonce,
-            outbox: VecDeque::with_capacity(config.max_inflight_batches + 8),
+            outbox,
             link: setup.link,
             inbox: setup.inbox,
             rings: Vec::new(),
@@ -109,7 +132,40 @@ impl ShardWorker {
             flush_ticket: 0,
             flush_owed: false,
             ring_fill_peak: 0,
+            seen_change: setup.bus.change_word.load(Ordering::Acquire),
+            busy_ns: 0,
+            last_pass: None,
             bus: setup.bus,
+        }
+    }
+
+    fn into_remains(self) -> ShardRemains {
+        ShardRemains {
+            link: self.link,
+            inbox: self.inbox,
+            next_sequence: self.next_sequence,
+            last_ts: self.last_ts,
+        }
+    }
+
+    /// True once shutdown, or the retirement of this shard, was requested.
+    fn stopping(&self) -> bool {
+        self.bus.signals.stop.load(Ordering::Acquire)
+            || self.bus.shard_states[self.shard as usize]
+                .retire
+                .load(Ordering::Acquire)
+    }
+
+    /// A scale change was published since the last look. If this shard takes over keys
+    /// in it, everything drained so far is sealed and an `Await` marker queued, so the
+    /// events drained from here on are written only after the change's barrier.
+    #[cold]
+    fn note_change(&mut self, word: u64) {
+        self.seen_change = word;
+        let (change, gain_below) = (word >> 32, word & u64::from(u32::MAX));
+        if u64::from(self.shard) < gain_below {
+            self.seal();
+            self.outbox.push_back(ShardMsg::Await(change));
         }
     }
 }
@@ -128,7 +184,7 @@ impl ShardWorker {
                 idler.reset();
                 continue;
             }
-            if self.bus.signals.stop.load(Ordering::Acquire) {
+            if self.stopping() {
                 break;
             }
             self.idle(&mut idler);
@@ -154,6 +210,11 @@ impl ShardWorker {
             self.complete_flush();
             self.send_outbox();
             if rings_empty && self.open.is_none() && self.outbox.is_empty() && !self.flush_owed {
+                break;
+            }
+            if self.link.io_exited() {
+                // Cannot happen while this thread counts as running; never spin forever.
+                tracing::error!(shard = self.shard, "corelane I/O thread exited first");
                 break;
             }
             if moved == 0 {
@@ -206,7 +267,7 @@ impl ShardWorker {
         self.attach_rings();
         let quiet = self.rings.iter().all(|r| r.readable() == 0)
             && self.bus.signals.flush_ticket.load(Ordering::Acquire) <= self.flush_ticket
-            && !self.bus.signals.stop.load(Ordering::Acquire);
+            && !self.stopping();
         if quiet {
             std::thread::park();
         }
@@ -279,6 +340,7 @@ impl ShardWorker {
             return 0;
         }
         let (now, now_ns) = self.clock.now();
+        self.account_busy(now);
         let start = self.next_ring % count;
         self.next_ring = start + 1;
         let mut moved = 0;
@@ -294,6 +356,12 @@ impl ShardWorker {
                 finished |= self.rings[index].is_finished();
                 continue;
             }
+            // Read after the ring index that made these records visible: a record
+            // routed by a newer table implies the change word that announced it.
+            let word = self.bus.change_word.load(Ordering::Acquire);
+            if word != self.seen_change {
+                self.note_change(word);
+            }
             if self.open.is_none() && !self.open_batch() {
                 break; // every buffer in flight: leave the records in the rings
             }
@@ -302,7 +370,7 @@ impl ShardWorker {
             let rules = self.rules;
             let last_ts = &mut self.last_ts;
             let mut no_room = false;
-            let took = self.rings[index].drain(|first, second| {
+            let took = self.rings[index].drain(readable, |first, second| {
                 let len = first.len() + second.len();
                 if !rules.has_room(batch.len(), batch.payload_bytes(), len) {
                     no_room = true;
@@ -322,11 +390,22 @@ impl ShardWorker {
             }
         }
         self.pass_started = now;
+        self.last_pass = Some((moved > 0, now));
         self.publish_fill(fill as u64);
         if finished {
             self.retire_finished_rings();
         }
         moved
+    }
+
+    /// Adds the previous pass's time to the busy total when it moved events.
+    fn account_busy(&mut self, now: Instant) {
+        if let Some((true, at)) = self.last_pass {
+            self.busy_ns += now.saturating_duration_since(at).as_nanos() as u64;
+            self.bus.shard_states[self.shard as usize]
+                .busy_ns
+                .store(self.busy_ns, Ordering::Relaxed);
+        }
     }
 
     fn publish_fill(&mut self, fill: u64) {

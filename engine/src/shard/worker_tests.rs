@@ -31,6 +31,7 @@ fn worker(batch: BatchConfig) -> (ShardWorker, RingWriter) {
         core: None,
         clock: Clock::new(),
         bus: Arc::clone(&parts.bus),
+        started_by_change: None,
     };
     (ShardWorker::new(setup), writer)
 }
@@ -53,6 +54,7 @@ fn outbox(w: &ShardWorker) -> Vec<String> {
             ShardMsg::Batch(b) => format!("{}+{}", b.seq_start(), b.len()),
             ShardMsg::FlushMarker(t) => format!("M{t}"),
             ShardMsg::Closed => "closed".into(),
+            ShardMsg::Await(c) => format!("A{c}"),
         })
         .collect()
 }
@@ -121,4 +123,34 @@ fn a_flush_seals_the_open_batch_and_queues_its_marker_after_it() {
     w.bus.signals.flush_ticket.store(2, Ordering::SeqCst);
     pass(&mut w);
     assert_eq!(outbox(&w), ["100+5", "M2"]);
+}
+
+#[test]
+fn a_shard_that_takes_over_keys_holds_what_it_drains_after_the_change() {
+    let batch = BatchConfig {
+        max_events: 1000,
+        max_bytes: 1 << 20,
+        max_delay: Duration::from_secs(60),
+    };
+    let (mut w, mut writer) = worker(batch);
+    push(&mut writer, 3, 8);
+    pass(&mut w);
+    assert!(outbox(&w).is_empty(), "held open");
+    // Change 5 gives keys to shards below 0: not to this one; nothing is held.
+    w.bus.change_word.store(5 << 32, Ordering::SeqCst);
+    push(&mut writer, 1, 8);
+    pass(&mut w);
+    assert!(outbox(&w).is_empty());
+    // Change 6 gives keys to shards below 1: the events drained so far are sealed
+    // before the marker, those drained after it follow it.
+    w.bus.change_word.store(6 << 32 | 1, Ordering::SeqCst);
+    push(&mut writer, 2, 8);
+    pass(&mut w);
+    w.seal();
+    assert_eq!(outbox(&w), ["100+4", "A6", "104+2"]);
+    // Seen once: a later pass adds no marker.
+    push(&mut writer, 1, 8);
+    pass(&mut w);
+    w.seal();
+    assert_eq!(outbox(&w), ["100+4", "A6", "104+2", "106+1"]);
 }

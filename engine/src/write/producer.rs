@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use crate::config::Backpressure;
 use crate::epoch::{Barrier, Epoch, ProducerPin};
 use crate::error::{IngestError, InvalidEvent, RefusalReason};
-use crate::shared::{BusShared, ProducerSlot};
+use crate::shared::{BusShared, ProducerSlot, Routing};
 use crate::stats::bump;
 use crate::wait::Ladder;
 use crate::write::event::{AsRawEvent, Event, validate_json};
 use crate::write::ring::RingWriter;
-use crate::write::routing::{Route, routing_hash, shard_for_hash};
+use crate::write::routing::{BucketTable, Route, routing_hash, shard_for_hash};
 
 /// The sleep step of a producer waiting for room under `Backpressure::Block`.
 const ROOM_SLEEP: Duration = Duration::from_micros(20);
@@ -111,13 +111,22 @@ impl Refusal {
 /// assert_sync::<corelane::Producer>();
 /// ```
 pub struct Producer {
-    rings: Box<[RingWriter]>,
-    /// Per shard, the slot's accepted count when this producer took it.
+    /// One ring per shard taking traffic under `routing`.
+    rings: Vec<RingWriter>,
+    /// Per ring, the generation of the shard thread it was made for.
+    ring_gens: Vec<u64>,
+    /// Per shard id, the slot's accepted count when this producer took it.
     seq_base: Box<[u64]>,
     slot: Arc<ProducerSlot>,
     bus: Arc<BusShared>,
     seen_epoch: u64,
+    /// The epoch word of the routing the rings follow; an ingest that sees another
+    /// word takes the slow path (a scale change, or shutdown).
+    routed_epoch: u64,
+    /// Shards taking traffic: `0..num_shards`.
     num_shards: u32,
+    /// The bucket table of a scalable bus.
+    table: Option<Arc<BucketTable>>,
     max_event_bytes: usize,
     backpressure: Backpressure,
     high_water_bytes: usize,
@@ -136,11 +145,16 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Registers a new producer with `bus`: a slot in its registry and one ring per shard.
     pub(crate) fn register(bus: &Arc<BusShared>) -> Producer {
-        let (slot, rings) = bus.register_producer();
-        Producer::new(Arc::clone(bus), slot, rings)
+        let (slot, rings, routing) = bus.register_producer();
+        Producer::new(Arc::clone(bus), slot, rings, &routing)
     }
 
-    fn new(bus: Arc<BusShared>, slot: Arc<ProducerSlot>, rings: Vec<RingWriter>) -> Self {
+    fn new(
+        bus: Arc<BusShared>,
+        slot: Arc<ProducerSlot>,
+        rings: Vec<RingWriter>,
+        routing: &Routing,
+    ) -> Self {
         let config = &bus.config;
         let high_water_bytes = match config.backpressure {
             Backpressure::Sample { high_water_pct, .. } => {
@@ -158,9 +172,14 @@ impl Producer {
             .collect();
         Producer {
             seq_base,
-            rings: rings.into_boxed_slice(),
-            seen_epoch: bus.epoch.load(),
-            num_shards: bus.num_shards,
+            ring_gens: routing.generations[..rings.len()].to_vec(),
+            rings,
+            seen_epoch: routing.word,
+            // A producer born closed has no rings, and the closed epoch differs from
+            // the routing's word: its first ingest takes the slow path and is refused.
+            routed_epoch: routing.word,
+            num_shards: routing.active,
+            table: routing.table.clone(),
             max_event_bytes: config.max_event_bytes,
             backpressure: config.backpressure,
             high_water_bytes,
@@ -256,11 +275,12 @@ impl Producer {
             pin: &slot.pin,
             word,
         };
+        let open = word == self.routed_epoch || self.reroute(word);
         for (i, event) in events.into_iter().enumerate() {
-            let result = if Epoch::is_closed(word) {
-                Err(Refusal::ShuttingDown)
-            } else {
+            let result = if open {
                 self.push(event.payload(), event.route())
+            } else {
+                Err(Refusal::ShuttingDown)
             };
             match result {
                 Ok(_) => outcome.accepted += 1,
@@ -279,13 +299,47 @@ impl Producer {
             .slot
             .pin
             .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
-        let result = if Epoch::is_closed(word) {
-            Err(Refusal::ShuttingDown)
-        } else {
+        let result = if word == self.routed_epoch || self.reroute(word) {
             self.push(payload, route)
+        } else {
+            Err(Refusal::ShuttingDown)
         };
         self.slot.pin.exit(word);
         result.map_err(|r| self.refuse(r))
+    }
+
+    /// The epoch moved: shutdown (false: refuse), or a scale change, whose routing this
+    /// producer takes up before it pushes (true). Runs inside the epoch pin.
+    #[cold]
+    #[inline(never)]
+    fn reroute(&mut self, word: u64) -> bool {
+        if Epoch::is_closed(word) {
+            return false;
+        }
+        let bus = Arc::clone(&self.bus);
+        bus.with_routing(|routing, closed| {
+            if closed {
+                return false;
+            }
+            let active = routing.active as usize;
+            self.rings.truncate(active);
+            self.ring_gens.truncate(active);
+            for shard in 0..active {
+                let generation = routing.generations[shard];
+                if shard == self.rings.len() {
+                    self.rings.push(bus.ring_to(shard as u32));
+                    self.ring_gens.push(generation);
+                } else if self.ring_gens[shard] != generation {
+                    // The shard's thread was replaced since this ring was made.
+                    self.rings[shard] = bus.ring_to(shard as u32);
+                    self.ring_gens[shard] = generation;
+                }
+            }
+            self.num_shards = routing.active;
+            self.table = routing.table.clone();
+            self.routed_epoch = routing.word;
+            true
+        })
     }
 
     #[cold]
@@ -305,8 +359,8 @@ impl Producer {
         }
         let shard = match route {
             Route::Payload if self.num_shards == 1 => 0,
-            Route::Payload => shard_for_hash(routing_hash(payload), self.num_shards),
-            Route::Hash(h) => shard_for_hash(h, self.num_shards),
+            Route::Payload => self.shard_of(routing_hash(payload)),
+            Route::Hash(h) => self.shard_of(h),
             Route::Shard(s) if s < self.num_shards => s,
             Route::Shard(shard) => {
                 return Err(Refusal::NoSuchShard {
@@ -334,6 +388,16 @@ impl Producer {
             shard,
             producer_seq,
         })
+    }
+
+    /// The shard a routing hash maps to: multiply-shift on a static bus, the bucket
+    /// table on a scalable one.
+    #[inline(always)]
+    fn shard_of(&self, hash: u64) -> u32 {
+        match &self.table {
+            None => shard_for_hash(hash, self.num_shards),
+            Some(table) => table.shard(hash),
+        }
     }
 
     /// `Backpressure::Sample`: above the high-water mark, keep exactly one in `n`.

@@ -112,11 +112,17 @@ impl RingReader {
     }
 
     /// Reads complete records in order, handing each payload (in up to two pieces) to
-    /// `take`, until the ring is empty or `take` returns false; a refused record stays in
-    /// the ring. Returns the number of records taken.
+    /// `take`, until `limit` bytes are read, the ring is empty or `take` returns false; a
+    /// refused record stays in the ring. `limit` is a [`readable`](Self::readable) value
+    /// read earlier (so it ends on a record boundary) or `usize::MAX`. Returns the number
+    /// of records taken.
     #[inline]
-    pub(crate) fn drain(&mut self, mut take: impl FnMut(&[u8], &[u8]) -> bool) -> usize {
-        let available = self.rx.slots();
+    pub(crate) fn drain(
+        &mut self,
+        limit: usize,
+        mut take: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> usize {
+        let available = self.rx.slots().min(limit);
         if available < RECORD_HEADER_BYTES {
             return 0;
         }
@@ -177,7 +183,7 @@ mod tests {
         for len in 0..=300usize {
             let payload: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
             while !w.try_write(&payload) {
-                r.drain(|a, b| {
+                r.drain(usize::MAX, |a, b| {
                     let want: Vec<u8> = expected.pop_front().unwrap();
                     assert_eq!([a, b].concat(), want);
                     got += 1;
@@ -186,7 +192,7 @@ mod tests {
             }
             expected.push_back(payload);
         }
-        r.drain(|a, b| {
+        r.drain(usize::MAX, |a, b| {
             assert_eq!([a, b].concat(), expected.pop_front().unwrap());
             got += 1;
             true
@@ -206,9 +212,9 @@ mod tests {
             "a full ring takes nothing, not even a header"
         );
         assert_eq!(w.fill_bytes(), 4096);
-        assert_eq!(r.drain(|_, _| false), 0);
+        assert_eq!(r.drain(usize::MAX, |_, _| false), 0);
         assert_eq!(r.readable(), 4096);
-        assert_eq!(r.drain(|a, b| a.len() + b.len() == 4092), 1);
+        assert_eq!(r.drain(usize::MAX, |a, b| a.len() + b.len() == 4092), 1);
         assert_eq!(r.consumed, 4096);
         drop(w);
         assert!(r.is_finished());
