@@ -180,3 +180,89 @@ fn a_parking_shard_sees_the_record_or_is_woken() {
 fn the_park_model_catches_a_missing_producer_barrier() {
     park_decision_model(Barrier::Asymmetric);
 }
+
+/// A scale change (see `src/scale/`): the coordinator stores the change word, publishes
+/// the new routing with a new epoch, and waits for every pin. A producer routes each
+/// ingest by the epoch it saw: to shard 0 before the change, to shard 1 (which takes the
+/// key over) after it. Two properties:
+///
+/// - after the wait, shard 0's ring holds every record routed by the old epoch, so the
+///   flush ticket the coordinator issues next covers all of them;
+/// - shard 1, reading its ring index and then the change word, never holds a record
+///   routed by the new epoch without seeing the change (so its `Await` marker comes
+///   before that record).
+fn change_model(barrier: Barrier, gainer_reads_ring_first: bool) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(move || {
+        let epoch = Arc::new(Epoch::new());
+        let pin = Arc::new(ProducerPin::new());
+        let change = Arc::new(loom::sync::atomic::AtomicU64::new(0));
+        let rings = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let before = epoch.load();
+        let producer = {
+            let (epoch, pin, rings) = (epoch.clone(), pin.clone(), rings.clone());
+            thread::spawn(move || {
+                let mut cached = epoch.load();
+                let mut routed_old = 0;
+                for _ in 0..2 {
+                    let word = pin.enter(&epoch, &mut cached, barrier);
+                    let shard = usize::from(word != before);
+                    let ring = &rings[shard];
+                    ring.store(ring.load(Ordering::Relaxed) + 1, Ordering::Release);
+                    routed_old += usize::from(shard == 0);
+                    pin.exit(word);
+                }
+                routed_old
+            })
+        };
+        let gainer = {
+            let (change, rings) = (change.clone(), rings.clone());
+            thread::spawn(move || {
+                let (records, seen) = if gainer_reads_ring_first {
+                    let records = rings[1].load(Ordering::Acquire);
+                    (records, change.load(Ordering::Acquire))
+                } else {
+                    let seen = change.load(Ordering::Acquire);
+                    (rings[1].load(Ordering::Acquire), seen)
+                };
+                assert!(
+                    records == 0 || seen == 1,
+                    "shard 1 drained a record routed by the new table before the change word"
+                );
+            })
+        };
+        change.store(1, Ordering::Release);
+        let target = epoch.advance(false);
+        barrier.heavy();
+        assert!(pin.wait_past(target, |_| false));
+        let drain_target = rings[0].load(Ordering::Acquire);
+        let routed_old = producer.join().unwrap();
+        gainer.join().unwrap();
+        assert_eq!(
+            drain_target, routed_old,
+            "the old shard's flush target missed a record routed by the old table"
+        );
+    });
+}
+
+#[test]
+fn a_scale_change_covers_the_old_routing_and_announces_the_new() {
+    change_model(Barrier::Symmetric, true);
+}
+
+/// Without the producer's barrier, a record routed by the old table can escape the
+/// old shard's flush target.
+#[test]
+#[should_panic(expected = "missed a record routed by the old table")]
+fn the_change_model_catches_a_missing_producer_barrier() {
+    change_model(Barrier::Asymmetric, true);
+}
+
+/// A shard that reads the change word before its ring index can drain a record routed
+/// by the new table without having seen the change.
+#[test]
+#[should_panic(expected = "before the change word")]
+fn the_change_model_catches_a_shard_reading_in_the_wrong_order() {
+    change_model(Barrier::Symmetric, false);
+}

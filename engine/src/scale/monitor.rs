@@ -32,20 +32,27 @@ pub(crate) struct Sample {
     pub(crate) busy: f64,
 }
 
-/// The policy's windows: when the bus became hot or cold, and when it may act again.
+/// The policy's windows: the samples since the last decision, judged over the
+/// scale-up and scale-down windows.
+///
+/// Ring fill is an instant reading that swings between empty and full as a shard drains
+/// in gulps, so the bus is hot when the *mean* of the samples over `scale_up_window`
+/// reaches a threshold; it is cold only when *every* sample over `scale_down_window`
+/// is cold (a burst means it is not idle).
 #[derive(Debug)]
 pub(crate) struct Windows {
     policy: ScalingPolicy,
-    hot_since: Option<Instant>,
-    cold_since: Option<Instant>,
+    samples: std::collections::VecDeque<(Instant, Sample)>,
+    /// The first sample since the last decision or cooldown.
+    since: Option<Instant>,
 }
 
 impl Windows {
     pub(crate) fn new(policy: ScalingPolicy) -> Windows {
         Windows {
             policy,
-            hot_since: None,
-            cold_since: None,
+            samples: std::collections::VecDeque::new(),
+            since: None,
         }
     }
 
@@ -58,42 +65,61 @@ impl Windows {
         active: u32,
         last_change: Option<Instant>,
     ) -> Option<(u32, ScaleReason)> {
-        let p = &self.policy;
+        let p = self.policy;
         if last_change.is_some_and(|at| now.saturating_duration_since(at) < p.cooldown) {
-            self.hot_since = None;
-            self.cold_since = None;
+            self.reset();
             return None;
         }
-        let hot = sample.fill >= p.scale_up_fill || sample.busy >= p.scale_up_busy;
-        let cold = sample.fill <= p.scale_down_fill && sample.busy <= p.scale_down_busy;
-        if hot {
-            self.cold_since = None;
-            let since = *self.hot_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= p.scale_up_window
-                && (active as usize) < p.max_shards
-            {
-                self.hot_since = None;
-                let reason = if sample.fill >= p.scale_up_fill {
-                    ScaleReason::RingFill { fill: sample.fill }
-                } else {
-                    ScaleReason::Busy { busy: sample.busy }
-                };
+        let since = *self.since.get_or_insert(now);
+        self.samples.push_back((now, sample));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > p.scale_down_window)
+        {
+            self.samples.pop_front();
+        }
+        let covered = |window| now.saturating_duration_since(since) >= window;
+        let within = |window| {
+            self.samples
+                .iter()
+                .filter(move |(at, _)| now.saturating_duration_since(*at) <= window)
+                .map(|(_, s)| *s)
+        };
+        if covered(p.scale_up_window) && (active as usize) < p.max_shards {
+            let (mut fill, mut busy, mut n) = (0.0, 0.0, 0.0);
+            for s in within(p.scale_up_window) {
+                fill += s.fill;
+                busy += s.busy;
+                n += 1.0;
+            }
+            let (fill, busy) = (fill / n, busy / n);
+            let reason = if fill >= p.scale_up_fill {
+                Some(ScaleReason::RingFill { fill })
+            } else if busy >= p.scale_up_busy {
+                Some(ScaleReason::Busy { busy })
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.reset();
                 return Some((active + 1, reason));
             }
-        } else if cold {
-            self.hot_since = None;
-            let since = *self.cold_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= p.scale_down_window
-                && (active as usize) > p.min_shards
-            {
-                self.cold_since = None;
-                return Some((active - 1, ScaleReason::Idle));
-            }
-        } else {
-            self.hot_since = None;
-            self.cold_since = None;
+        }
+        if covered(p.scale_down_window)
+            && (active as usize) > p.min_shards
+            && within(p.scale_down_window)
+                .all(|s| s.fill <= p.scale_down_fill && s.busy <= p.scale_down_busy)
+        {
+            self.reset();
+            return Some((active - 1, ScaleReason::Idle));
         }
         None
+    }
+
+    fn reset(&mut self) {
+        self.samples.clear();
+        self.since = None;
     }
 }
 
@@ -199,15 +225,20 @@ mod tests {
     };
 
     #[test]
-    fn hot_for_the_window_adds_one_shard_up_to_max() {
+    fn hot_on_average_over_the_window_adds_one_shard_up_to_max() {
         let mut w = Windows::new(policy());
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
         assert_eq!(w.decide(HOT, ms(0), 1, None), None);
-        assert_eq!(w.decide(HOT, ms(50), 1, None), None);
+        assert_eq!(
+            w.decide(COLD, ms(50), 1, None),
+            None,
+            "window not covered yet"
+        );
+        // Mean fill of 0.9, 0.0 and 0.9 is 0.6: hot.
         let (to, reason) = w.decide(HOT, ms(100), 1, None).unwrap();
         assert_eq!(to, 2);
-        assert_eq!(reason, ScaleReason::RingFill { fill: 0.9 });
+        assert!(matches!(reason, ScaleReason::RingFill { fill } if (fill - 0.6).abs() < 1e-9));
         // Busy alone counts too, with its own reason.
         assert_eq!(w.decide(BUSY, ms(110), 2, None), None);
         assert_eq!(
@@ -220,19 +251,23 @@ mod tests {
     }
 
     #[test]
-    fn a_warm_sample_restarts_the_windows() {
+    fn a_spike_does_not_scale_up_and_a_burst_restarts_the_cold_window() {
         let mut w = Windows::new(policy());
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
-        assert_eq!(w.decide(HOT, ms(0), 1, None), None);
-        assert_eq!(w.decide(WARM, ms(60), 1, None), None);
-        assert_eq!(w.decide(HOT, ms(120), 1, None), None, "window restarted");
-        assert_eq!(w.decide(HOT, ms(220), 1, None), Some((2, HOT_REASON)));
-        assert_eq!(w.decide(COLD, ms(300), 2, None), None);
-        assert_eq!(w.decide(WARM, ms(500), 2, None), None);
-        assert_eq!(w.decide(COLD, ms(700), 2, None), None, "window restarted");
+        for t in [0, 30, 60, 90] {
+            let sample = if t == 0 { HOT } else { COLD };
+            assert_eq!(w.decide(sample, ms(t), 2, None), None);
+        }
+        assert_eq!(w.decide(COLD, ms(100), 2, None), None, "mean fill 0.18");
+        assert_eq!(w.decide(WARM, ms(250), 2, None), None);
         assert_eq!(
-            w.decide(COLD, ms(1000), 2, None),
+            w.decide(COLD, ms(400), 2, None),
+            None,
+            "the warm one is in the window"
+        );
+        assert_eq!(
+            w.decide(COLD, ms(560), 2, None),
             Some((1, ScaleReason::Idle))
         );
         assert_eq!(w.decide(COLD, ms(2000), 1, None), None, "at min_shards");

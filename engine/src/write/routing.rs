@@ -47,7 +47,8 @@ const BUCKET_SHIFT: u32 = 64 - BUCKETS.trailing_zeros();
 /// Which shard owns each of the 4,096 hash buckets, for one shard count.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct BucketTable {
-    owners: Box<[u16; BUCKETS]>,
+    /// Inline, so that a lookup through the producer's `Arc` is one dependent load.
+    owners: [u16; BUCKETS],
     shards: u32,
 }
 
@@ -64,7 +65,7 @@ impl BucketTable {
     /// adding shards one at a time.
     pub(crate) fn new(shards: u32) -> BucketTable {
         let shards = shards.clamp(1, BUCKETS as u32);
-        let mut owners = Box::new([0u16; BUCKETS]);
+        let mut owners = [0u16; BUCKETS];
         let mut counts = vec![BUCKETS; 1];
         for added in 1..shards as usize {
             counts.push(0);

@@ -53,13 +53,20 @@ typedef enum cl_status {
     CL_ERR_INVALID_CURSOR = -14,  /* the cursor text is malformed */
     CL_ERR_INVALID_FILTER = -15,  /* the filter JSON is malformed */
     CL_ERR_IO = -16,              /* an I/O error outside the store (nonce file, threads) */
-    CL_ERR_OUT_OF_RANGE = -17,    /* an index past the end */
+    CL_ERR_OUT_OF_RANGE = -17,    /* an index past the end, or a shard count out of range */
+    CL_ERR_NOT_SCALABLE = -18,    /* the bus was built without max_shards or scaling */
+    CL_ERR_BUSY = -19,            /* another shard-count change is in progress */
     CL_ERR_PANIC = -99            /* an internal bug; nothing unwound into the caller */
 } cl_status;
 
 /* Orderings of a poll. */
 #define CL_ORDER_SHARD 0 /* shards ascending, each in sequence order */
 #define CL_ORDER_TIME 1  /* insertion timestamp, then shard, then sequence */
+
+/* Phases of a shard (cl_shard_stats.phase). */
+#define CL_SHARD_ACTIVE 0   /* taking traffic */
+#define CL_SHARD_DRAINING 1 /* retiring: draining its rings, writing its last batches */
+#define CL_SHARD_RETIRED 2  /* retired: thread joined; its events stay readable */
 
 /* Opaque handles. */
 typedef struct cl_bus cl_bus;
@@ -111,6 +118,10 @@ typedef struct cl_stats {
     uint64_t latency_p99_ns;
     uint64_t latency_p999_ns;
     uint64_t latency_max_ns;
+    uint32_t active_shards;  /* shards taking traffic now */
+    uint32_t max_shards;     /* the most shards the bus may have */
+    uint64_t scale_changes;  /* shard-count changes completed */
+    uint32_t scale_changing; /* 1 while a change has not completed */
 } cl_stats;
 
 /* One shard's counters. */
@@ -126,7 +137,17 @@ typedef struct cl_shard_stats {
     uint64_t ring_fill_bytes;
     uint64_t ring_fill_peak_bytes;
     uint64_t ring_capacity_bytes;
+    int32_t phase;    /* CL_SHARD_ACTIVE, CL_SHARD_DRAINING or CL_SHARD_RETIRED */
+    uint64_t busy_ns; /* time the shard thread spent draining */
 } cl_shard_stats;
+
+/* What cl_bus_scale_to changed. */
+typedef struct cl_scale_outcome {
+    uint32_t from;
+    uint32_t to;
+    uint64_t to_traffic_ns; /* until the new routing was published */
+    uint64_t took_ns;       /* until the change was complete */
+} cl_scale_outcome;
 
 /* What to read. Zero fields take defaults: from the beginning, limit 100, no filter,
  * CL_ORDER_SHARD, all shards, 5000 ms. */
@@ -192,7 +213,14 @@ int32_t cl_bus_shutdown(cl_bus* bus, cl_stats* out_stats);
 /* Delivery barrier: CL_OK once everything accepted before the call is written (or
  * counted failed) and the adapter flushed; CL_ERR_TIMEOUT after timeout_ms. */
 int32_t cl_bus_flush(cl_bus* bus, uint64_t timeout_ms);
+/* Shards taking traffic now (changes with cl_bus_scale_to and the scaling policy). */
 int32_t cl_bus_num_shards(const cl_bus* bus, uint32_t* out);
+/* Changes the number of shards taking traffic (a bus built with "max_shards" or
+ * "scaling"); waits at most timeout_ms for the change to complete. CL_ERR_NOT_SCALABLE,
+ * CL_ERR_OUT_OF_RANGE, CL_ERR_BUSY (another change runs), CL_ERR_TIMEOUT (published,
+ * completes later), CL_ERR_SHUTTING_DOWN. out may be NULL. */
+int32_t cl_bus_scale_to(cl_bus* bus, uint32_t target, uint64_t timeout_ms,
+                        cl_scale_outcome* out);
 int32_t cl_bus_stats(const cl_bus* bus, cl_stats* out);
 int32_t cl_bus_shard_stats(const cl_bus* bus, uint32_t shard, cl_shard_stats* out);
 /* Ingest through the calling thread's own producer (registered on first use, retired

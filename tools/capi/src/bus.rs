@@ -7,7 +7,9 @@ use std::time::Duration;
 use engine::Bus;
 use engine::config::BusJson;
 
-use crate::error::{Failure, from_build, from_flush, from_ingest, from_shutdown, guard};
+use crate::error::{
+    Failure, from_build, from_flush, from_ingest, from_scale, from_shutdown, guard,
+};
 use crate::handle::{Registry, Shell};
 use crate::stats::{cl_stats, fill_stats};
 use crate::status::Status;
@@ -93,7 +95,54 @@ pub unsafe extern "C" fn cl_bus_flush(bus: *mut cl_bus, timeout_ms: u64) -> i32 
     })
 }
 
-/// The number of shards. Thread-safe.
+/// What `cl_bus_scale_to` changed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct cl_scale_outcome {
+    pub from: u32,
+    pub to: u32,
+    /// From the call until the new routing was published, nanoseconds.
+    pub to_traffic_ns: u64,
+    /// From the call until the change was complete, nanoseconds.
+    pub took_ns: u64,
+}
+
+/// Changes the number of shards taking traffic to `target`, waiting at most
+/// `timeout_ms` for the change to complete. `CL_ERR_NOT_SCALABLE` for a bus built
+/// without `max_shards` or `scaling`, `CL_ERR_OUT_OF_RANGE` outside 1..=max,
+/// `CL_ERR_BUSY` while another change runs, `CL_ERR_TIMEOUT` when the change was
+/// published but not complete in time (it completes later). `out` may be NULL.
+/// Thread-safe.
+///
+/// # Safety
+/// `bus` must be a handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cl_bus_scale_to(
+    bus: *mut cl_bus,
+    target: u32,
+    timeout_ms: u64,
+    out: *mut cl_scale_outcome,
+) -> i32 {
+    guard(|| {
+        let bus = BUSES.get(bus, "bus")?;
+        let outcome = bus
+            .scale_to(target, Duration::from_millis(timeout_ms))
+            .map_err(from_scale)?;
+        if !out.is_null() {
+            let value = cl_scale_outcome {
+                from: outcome.from,
+                to: outcome.to,
+                to_traffic_ns: outcome.to_traffic.as_nanos() as u64,
+                took_ns: outcome.took.as_nanos() as u64,
+            };
+            // SAFETY: non-NULL and writable by contract.
+            unsafe { out.write(value) };
+        }
+        Ok(())
+    })
+}
+
+/// The number of shards taking traffic now. Thread-safe.
 ///
 /// # Safety
 /// `bus` must be a handle; `out` writable.

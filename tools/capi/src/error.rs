@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use engine::read::ConsumerError;
-use engine::{BuildError, FlushError, IngestError, RefusalReason, ShutdownError};
+use engine::{BuildError, FlushError, IngestError, RefusalReason, ScaleError, ShutdownError};
 
 use crate::status::Status;
 
@@ -113,6 +113,18 @@ pub fn from_shutdown(err: ShutdownError) -> Failure {
     let status = match &err {
         ShutdownError::Timeout { .. } => Status::Timeout,
         ShutdownError::Adapter { .. } => Status::Adapter,
+    };
+    Failure::new(status, err.to_string())
+}
+
+pub fn from_scale(err: ScaleError) -> Failure {
+    let status = match err {
+        ScaleError::NotScalable => Status::NotScalable,
+        ScaleError::OutOfRange { .. } => Status::OutOfRange,
+        ScaleError::InProgress { .. } => Status::Busy,
+        ScaleError::Closed => Status::ShuttingDown,
+        ScaleError::Timeout { .. } => Status::Timeout,
+        ScaleError::Spawn { .. } => Status::Io,
     };
     Failure::new(status, err.to_string())
 }

@@ -1,6 +1,6 @@
 //! `cl_stats` and `cl_shard_stats`: the bus counters as plain structs.
 
-use engine::{Pinning, Stats};
+use engine::{Pinning, ShardPhase, Stats};
 
 use crate::bus::{BUSES, cl_bus};
 use crate::error::{Failure, guard};
@@ -42,6 +42,14 @@ pub struct cl_stats {
     pub latency_p99_ns: u64,
     pub latency_p999_ns: u64,
     pub latency_max_ns: u64,
+    /// Shards taking traffic now (`num_shards` says the same).
+    pub active_shards: u32,
+    /// The most shards the bus may have (`max_shards`, or `num_shards` when static).
+    pub max_shards: u32,
+    /// Shard-count changes completed.
+    pub scale_changes: u64,
+    /// 1 while a change has not completed.
+    pub scale_changing: u32,
 }
 
 /// One shard's counters.
@@ -61,6 +69,10 @@ pub struct cl_shard_stats {
     pub ring_fill_bytes: u64,
     pub ring_fill_peak_bytes: u64,
     pub ring_capacity_bytes: u64,
+    /// `CL_SHARD_ACTIVE`, `CL_SHARD_DRAINING` or `CL_SHARD_RETIRED`.
+    pub phase: i32,
+    /// Time the shard thread spent draining, nanoseconds.
+    pub busy_ns: u64,
 }
 
 pub(crate) fn fill_stats(s: &Stats, num_shards: u32) -> cl_stats {
@@ -94,6 +106,10 @@ pub(crate) fn fill_stats(s: &Stats, num_shards: u32) -> cl_stats {
         latency_max_ns: s.latency.max_ns,
         producers: s.producers as u32,
         num_shards,
+        active_shards: s.scaling.active_shards,
+        max_shards: s.scaling.max_shards,
+        scale_changes: s.scaling.changes,
+        scale_changing: u32::from(s.scaling.changing),
     }
 }
 
@@ -112,8 +128,8 @@ pub unsafe extern "C" fn cl_bus_stats(bus: *const cl_bus, out: *mut cl_stats) ->
     })
 }
 
-/// Reads one shard's counters (`CL_ERR_OUT_OF_RANGE` for a shard the bus does not
-/// have). Thread-safe.
+/// Reads one shard's counters (`CL_ERR_OUT_OF_RANGE` for a shard id the bus has never
+/// run). Retired shards keep their counters. Thread-safe.
 ///
 /// # Safety
 /// `bus` must be a handle; `out` writable.
@@ -130,7 +146,7 @@ pub unsafe extern "C" fn cl_bus_shard_stats(
         let s = stats.shards.get(shard as usize).ok_or_else(|| {
             Failure::new(
                 Status::OutOfRange,
-                format!("shard {shard} does not exist (0..{})", bus.num_shards()),
+                format!("shard {shard} does not exist (0..{})", stats.shards.len()),
             )
         })?;
         let (pinned_core, pinning_failed) = match s.pinning {
@@ -150,6 +166,12 @@ pub unsafe extern "C" fn cl_bus_shard_stats(
             ring_fill_bytes: s.ring_fill_bytes,
             ring_fill_peak_bytes: s.ring_fill_peak_bytes,
             ring_capacity_bytes: s.ring_capacity_bytes,
+            phase: match s.phase {
+                ShardPhase::Active => 0,
+                ShardPhase::Draining => 1,
+                ShardPhase::Retired | ShardPhase::Unused => 2,
+            },
+            busy_ns: s.busy_ns,
         };
         // SAFETY: caller contract.
         unsafe { write_out(out, value, "out") }

@@ -71,8 +71,12 @@ status_table! {
     InvalidFilter = -15 => c"CL_ERR_INVALID_FILTER",
     /// An I/O error outside the adapter (nonce file, thread start).
     Io = -16 => c"CL_ERR_IO",
-    /// An index past the end (of a poll result).
+    /// An index past the end (of a poll result), or a shard count the bus cannot have.
     OutOfRange = -17 => c"CL_ERR_OUT_OF_RANGE",
+    /// The bus was built without max_shards or a scaling policy.
+    NotScalable = -18 => c"CL_ERR_NOT_SCALABLE",
+    /// Another shard-count change is in progress.
+    Busy = -19 => c"CL_ERR_BUSY",
     /// A bug: corelane panicked; the call had no effect the caller can rely on.
     Panic = -99 => c"CL_ERR_PANIC",
 }

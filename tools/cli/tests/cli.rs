@@ -255,6 +255,70 @@ fn bench_reports_json_and_loses_nothing() {
 }
 
 #[test]
+fn bench_with_max_shards_runs_a_policy_and_reports_its_changes() {
+    let out = run(
+        &[
+            "bench",
+            "--adapter",
+            "noop",
+            "--producers",
+            "2",
+            "--max-shards",
+            "3",
+            "--duration",
+            "1500ms",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(summary["lost"], 0);
+    // Whether the policy acts depends on the machine; what it did is reported either way.
+    let events = summary["scale_events"].as_array().expect("scale_events");
+    let mut shards = 1;
+    for e in events {
+        assert_eq!(e["from"], shards, "{events:?}");
+        shards = e["to"].as_u64().unwrap();
+        assert!((1..=3).contains(&shards), "{events:?}");
+        assert!(e["took_ns"].as_u64().unwrap() >= e["to_traffic_ns"].as_u64().unwrap());
+    }
+    assert_eq!(
+        summary["shards"], shards,
+        "the summary's shard count is the last one"
+    );
+    // The progress line shows the live shard count.
+    let out = run(
+        &[
+            "bench",
+            "--adapter",
+            "noop",
+            "--max-shards",
+            "2",
+            "--duration",
+            "600ms",
+            "--progress",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(" shard(s) | "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("lost: 0"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&["bench", "--shards", "2", "--max-shards", "1"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--max-shards 1 is outside --shards (2)..=1024"));
+}
+
+#[test]
 fn errors_are_one_line_with_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");

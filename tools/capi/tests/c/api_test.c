@@ -62,7 +62,7 @@ static cl_bus* new_bus(const char* json) {
 
 static void library(void) {
     CHECK(strlen(cl_version()) > 0);
-    CHECK(cl_abi_version() == 1);
+    CHECK(cl_abi_version() == 2);
     CHECK(strcmp(cl_status_name(CL_ERR_FULL), "CL_ERR_FULL") == 0);
     CHECK(strcmp(cl_status_name(12345), "CL_UNKNOWN_STATUS") == 0);
     /* Length query with a NULL buffer, and truncation. */
@@ -341,6 +341,55 @@ static void poll(void) {
     CHECK_STATUS(cl_bus_free(bus), CL_OK);
 }
 
+static void scaling(void) {
+    /* A static bus cannot scale. */
+    cl_bus* fixed = new_bus("{\"num_shards\":1,\"adapter\":{\"type\":\"memory\"}}");
+    CHECK_STATUS(cl_bus_scale_to(fixed, 2, 1000, NULL), CL_ERR_NOT_SCALABLE);
+    CHECK_MESSAGE("max_shards");
+    CHECK_STATUS(cl_bus_free(fixed), CL_OK);
+
+    cl_bus* bus = new_bus("{\"num_shards\":1,\"max_shards\":3,\"cores\":\"disabled\","
+                          "\"wait_strategy\":\"backoff\",\"adapter\":{\"type\":\"memory\"}}");
+    CHECK_STATUS(cl_bus_scale_to(NULL, 2, 1000, NULL), CL_ERR_NULL);
+    CHECK_STATUS(cl_bus_scale_to(bus, 0, 1000, NULL), CL_ERR_OUT_OF_RANGE);
+    CHECK_MESSAGE("1..=3");
+    CHECK_STATUS(cl_bus_scale_to(bus, 4, 1000, NULL), CL_ERR_OUT_OF_RANGE);
+    for (int i = 0; i < 30; i++) {
+        char event[32];
+        snprintf(event, sizeof event, "{\"i\":%d}", i);
+        CHECK_STATUS(cl_bus_ingest_json(bus, S(event), NULL), CL_OK);
+    }
+    cl_scale_outcome outcome;
+    memset(&outcome, 0, sizeof outcome);
+    CHECK_STATUS(cl_bus_scale_to(bus, 3, 10000, &outcome), CL_OK);
+    CHECK(outcome.from == 1 && outcome.to == 3);
+    CHECK(outcome.took_ns >= outcome.to_traffic_ns);
+    uint32_t shards = 0;
+    CHECK_STATUS(cl_bus_num_shards(bus, &shards), CL_OK);
+    CHECK(shards == 3);
+    for (int i = 30; i < 60; i++) {
+        char event[32];
+        snprintf(event, sizeof event, "{\"i\":%d}", i);
+        CHECK_STATUS(cl_bus_ingest_json(bus, S(event), NULL), CL_OK);
+    }
+    CHECK_STATUS(cl_bus_scale_to(bus, 1, 10000, &outcome), CL_OK);
+    CHECK(outcome.from == 3 && outcome.to == 1);
+    cl_stats stats;
+    CHECK_STATUS(cl_bus_flush(bus, 10000), CL_OK);
+    CHECK_STATUS(cl_bus_stats(bus, &stats), CL_OK);
+    CHECK(stats.active_shards == 1 && stats.max_shards == 3);
+    CHECK(stats.scale_changes == 2 && stats.scale_changing == 0);
+    CHECK(stats.accepted == 60 && stats.written == 60);
+    cl_shard_stats shard;
+    CHECK_STATUS(cl_bus_shard_stats(bus, 0, &shard), CL_OK);
+    CHECK(shard.phase == CL_SHARD_ACTIVE);
+    CHECK_STATUS(cl_bus_shard_stats(bus, 2, &shard), CL_OK);
+    CHECK(shard.phase == CL_SHARD_RETIRED);
+    CHECK_STATUS(cl_bus_shutdown(bus, NULL), CL_OK);
+    CHECK_STATUS(cl_bus_scale_to(bus, 2, 1000, NULL), CL_ERR_SHUTTING_DOWN);
+    CHECK_STATUS(cl_bus_free(bus), CL_OK);
+}
+
 int main(void) {
     char dir[] = "/tmp/corelane-capi-XXXXXX";
     if (mkdtemp(dir) == NULL) {
@@ -351,6 +400,7 @@ int main(void) {
     configuration(dir);
     ingest();
     poll();
+    scaling();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) {

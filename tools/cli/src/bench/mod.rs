@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corelane::{Adapter, Backpressure, BatchConfig, Bus, Stats, WaitStrategy};
+use corelane::{Adapter, Backpressure, BatchConfig, Bus, ScalingPolicy, Stats, WaitStrategy};
 use corelane_adapters::FsyncPolicy;
 use tempfile::TempDir;
 
@@ -47,9 +47,15 @@ pub struct Args {
     /// Producer threads.
     #[arg(long, default_value_t = 1)]
     producers: usize,
-    /// Shards (default: the cores this process may use).
+    /// Shards (default: the cores this process may use; 1 with --max-shards).
     #[arg(long)]
     shards: Option<usize>,
+    /// Let the bus scale itself between --shards and this many shards (a scaling
+    /// policy: a shard added when rings average a quarter full or shards are busy half
+    /// the time for 250 ms); the progress line shows the live shard count, the summary
+    /// every change.
+    #[arg(long)]
+    max_shards: Option<usize>,
     /// Total events per second across producers (20000, 20k, 1M); default: full speed.
     #[arg(long, value_parser = parse_count)]
     rate: Option<u64>,
@@ -179,6 +185,16 @@ fn validate(args: &Args) -> Result<(), Failure> {
     if args.rate == Some(0) {
         return Err("--rate must be more than zero".into());
     }
+    if let Some(max) = args.max_shards {
+        let start = args.shards.unwrap_or(1);
+        if max < start || max > corelane::config::MAX_SHARDS {
+            return Err(format!(
+                "--max-shards {max} is outside --shards ({start})..={}",
+                corelane::config::MAX_SHARDS
+            )
+            .into());
+        }
+    }
     Ok(())
 }
 
@@ -211,6 +227,21 @@ fn build_bus(args: &Args, probe: Arc<Probe>) -> Result<Bus, Failure> {
         .backpressure(Backpressure::block(Duration::from_secs(30)));
     if let Some(shards) = args.shards {
         builder = builder.num_shards(shards);
+    }
+    if let Some(max) = args.max_shards {
+        let start = args.shards.unwrap_or(1);
+        builder = builder.num_shards(start).scaling(ScalingPolicy {
+            // Eager, so that a run of a few seconds shows the policy at work.
+            scale_up_fill: 0.25,
+            scale_up_busy: 0.5,
+            scale_down_fill: 0.02,
+            scale_down_busy: 0.1,
+            scale_up_window: Duration::from_millis(250),
+            scale_down_window: Duration::from_secs(1),
+            cooldown: Duration::from_millis(500),
+            interval: Duration::from_millis(50),
+            ..ScalingPolicy::between(start, max)
+        });
     }
     if args.profile == Profile::LowLatency {
         builder = builder.low_latency();

@@ -203,6 +203,7 @@ fn print_progress(
     let fill = stats
         .shards
         .iter()
+        .filter(|s| s.phase == corelane::ShardPhase::Active)
         .map(|s| s.ring_fill())
         .fold(0.0f64, f64::max);
     let p99 = |value: Option<u64>| value.map_or("-".to_string(), |ns| fmt_ns(ns as f64));
@@ -212,8 +213,9 @@ fn print_progress(
     };
     let e2e_p99 = p99(probe.end_to_end_p99());
     eprint!(
-        "\r[{elapsed:5.1}s/{:.0}s] {}events/s | ingest p99 {ingest_p99} | end-to-end p99 {e2e_p99} | ring fill {:3.0}% | written {}   ",
+        "\r[{elapsed:5.1}s/{:.0}s] {} shard(s) | {}events/s | ingest p99 {ingest_p99} | end-to-end p99 {e2e_p99} | ring fill {:3.0}% | written {}   ",
         total.as_secs_f64(),
+        bus.num_shards(),
         fmt_count(stats.accepted as f64 / elapsed.max(1e-9)),
         fill * 100.0,
         fmt_count(stats.written as f64)

@@ -99,6 +99,10 @@ fn summary_json(args: &Args, store: &str, m: &Measured) -> Value {
         },
         "stored": m.stored,
         "lost": m.lost,
+        "scale_events": stats.scaling.events.iter().map(|e| json!({
+            "from": e.from, "to": e.to, "reason": e.reason.to_string(),
+            "to_traffic_ns": e.to_traffic.as_nanos() as u64, "took_ns": e.took.as_nanos() as u64,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -157,13 +161,15 @@ fn print_tables(args: &Args, store: &str, m: &Measured) {
     );
     for s in &stats.shards {
         println!(
-            "  shard {:>2}: written {:>12}  ring fill peak {:>3.0}%  {:?}",
+            "  shard {:>2}: written {:>12}  ring fill peak {:>3.0}%  {:?}  {}",
             s.shard,
             s.written,
             100.0 * s.ring_fill_peak_bytes as f64 / s.ring_capacity_bytes as f64,
-            s.pinning
+            s.pinning,
+            s.phase.as_str()
         );
     }
+    print_scale_events(stats);
     let balance = format!(
         "accepted {} = written {} + failed {}",
         stats.accepted,
@@ -173,6 +179,28 @@ fn print_tables(args: &Args, store: &str, m: &Measured) {
     match m.stored {
         Some(n) => println!("lost: {} ({balance}; the store holds {n})", m.lost),
         None => println!("lost: {} ({balance})", m.lost),
+    }
+}
+
+/// The shard-count changes of the run, when there were any.
+fn print_scale_events(stats: &Stats) {
+    let events = &stats.scaling.events;
+    if events.is_empty() {
+        return;
+    }
+    let started = events[0].at;
+    println!("scale events: {}", stats.scaling.changes);
+    for e in events {
+        let at = e.at.duration_since(started).unwrap_or_default();
+        println!(
+            "  +{:>7.3} s  {} → {} shards  ({}; traffic after {}, complete after {})",
+            at.as_secs_f64(),
+            e.from,
+            e.to,
+            e.reason,
+            fmt_ns(e.to_traffic.as_nanos() as f64),
+            fmt_ns(e.took.as_nanos() as f64)
+        );
     }
 }
 
