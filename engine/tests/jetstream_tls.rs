@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{builder, payload};
 use corelane::adapters::{JetStreamAdapter, JetStreamConfig, Secret, TlsFiles};
 use corelane::read::{ConsumeRequest, Consumer};
-use corelane_testkit::{CertFiles, Server, TestPki};
+use corelane_testkit::{CertFiles, NatsOperator, Server, TestPki};
 
 fn tls_block(pki: &TestPki, server: &CertFiles, verify: bool) -> String {
     format!(
@@ -165,6 +165,77 @@ fn nkey_users_over_tls_right_and_wrong_seeds() {
     bad.nkey_seed = Some(Secret::File(garbage));
     let err = refusal(bad);
     assert!(err.contains("not a valid NKey seed"), "{err}");
+}
+
+/// A server in TLS handshake-first mode (nats-server 2.10) sends nothing until the
+/// client's ClientHello: reached with `tls_handshake_first`, and without it when TLS is
+/// configured (no INFO within half a second: start over with TLS first); a client
+/// without TLS gets a clear refusal within its connect timeout, not a hang.
+#[test]
+fn handshake_first_servers_are_reached_and_plaintext_clients_told_why_not() {
+    let pki = TestPki::new();
+    let block = tls_block(&pki, &pki.server, false);
+    let conf = block.replacen("tls {\n", "tls {\n  handshake_first: true\n", 1);
+    let Some(server) = Server::nats_2_10_with_config(&conf) else {
+        return;
+    };
+    let url = nats_url(&server);
+    let mut first = config(&url, Some(TlsFiles::with_ca(&pki.ca)));
+    first.tls_handshake_first = true;
+    round_trip(first, 200);
+    round_trip(config(&url, Some(TlsFiles::with_ca(&pki.ca))), 200);
+    let err = refusal(config(&url, None));
+    assert!(
+        err.contains("sent no INFO") && err.contains("configure TLS"),
+        "{err}"
+    );
+}
+
+/// Decentralised authentication: a server in operator mode (an operator JWT, an account
+/// JWT with JetStream in a memory resolver) and `.creds` files made for the test. The
+/// user of the account gets in; a user of an account the operator never signed, and a
+/// `.creds` whose seed is not the JWT's key, are refused with the server's reason.
+#[test]
+fn creds_files_authenticate_against_an_operator_mode_server_over_tls() {
+    let pki = TestPki::new();
+    let operator = NatsOperator::new();
+    let conf = format!(
+        "{}{}",
+        tls_block(&pki, &pki.server, false),
+        operator.server_config()
+    );
+    let Some(server) = Server::nats_with_config(&conf) else {
+        return;
+    };
+    let url = nats_url(&server);
+    let write = |name: &str, text: &str| {
+        let path = pki.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        path
+    };
+    let mut good = config(&url, Some(TlsFiles::with_ca(&pki.ca)));
+    good.creds_file = Some(write("user.creds", &operator.user_creds("corelane")));
+    round_trip(good.clone(), 200);
+
+    let mut stranger = good.clone();
+    stranger.creds_file = Some(write("stranger.creds", &operator.stranger_creds("x")));
+    let err = refusal(stranger);
+    assert!(err.contains("Authorization Violation"), "{err}");
+
+    // The JWT of one user with the seed of another: the nonce signature does not match.
+    let theirs = operator.user_creds("a");
+    let other = operator.user_creds("b");
+    let jwt_block = &theirs[..theirs.find("\n\n").unwrap()];
+    let seed_block = &other[other.find("-----BEGIN USER NKEY SEED").unwrap()..];
+    let mut mixed = good;
+    mixed.creds_file = Some(write(
+        "mixed.creds",
+        &format!("{jwt_block}\n\n{seed_block}"),
+    ));
+    let err = refusal(mixed);
+    assert!(err.contains("Authorization Violation"), "{err}");
 }
 
 /// The kill -9 test of `jetstream.rs` over TLS: after the restart every connection is

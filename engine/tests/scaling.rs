@@ -360,3 +360,38 @@ fn a_retired_shard_id_that_comes_back_continues_its_numbering() {
     );
     eprintln!("10 changes in {:?}", started.elapsed());
 }
+
+/// DESIGN §5: the system we re-create changed routing when its metrics were read. Here a
+/// bus with a policy is read a thousand times, every way there is, and keys stay where
+/// they were.
+#[test]
+fn reading_statistics_never_changes_routing() {
+    let policy = ScalingPolicy {
+        scale_up_window: Duration::from_secs(3600),
+        scale_down_window: Duration::from_secs(3600),
+        ..ScalingPolicy::between(1, 4)
+    };
+    let bus = builder(2)
+        .scaling(policy)
+        .build(MemoryAdapter::new())
+        .unwrap();
+    let shard_of = |key: u64| {
+        let bytes = key.to_le_bytes();
+        bus.ingest_raw(RawEvent::new(&b"x"[..]).with_key(&bytes[..]))
+            .unwrap()
+            .shard
+    };
+    let before: Vec<u32> = (0..64).map(shard_of).collect();
+    for _ in 0..1000 {
+        let stats = bus.stats();
+        assert_eq!(stats.scaling.active_shards, 2);
+        let _ = bus.totals();
+        let _ = bus.take_latency();
+        assert_eq!(bus.num_shards(), 2);
+    }
+    let after: Vec<u32> = (0..64).map(shard_of).collect();
+    assert_eq!(before, after);
+    assert!(before.contains(&0) && before.contains(&1));
+    let stats = bus.shutdown().unwrap();
+    assert_eq!(stats.scaling.changes, 0);
+}

@@ -1,6 +1,7 @@
 //! One NATS connection over a blocking TCP socket with deadlines: the handshake (with the
-//! TLS upgrade after INFO when either side asks for it), request and reply through an
-//! inbox subscription, and pipelined publishes with replies.
+//! TLS upgrade after INFO when either side asks for it, or TLS before anything else for
+//! a server in handshake-first mode), request and reply through an inbox subscription,
+//! and pipelined publishes with replies.
 
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -27,7 +28,15 @@ pub(crate) struct Endpoint {
     pub(crate) tls: Option<Arc<ClientConfig>>,
     /// For messages: `nats://host:port` or `tls://host:port`, never the credentials.
     pub(crate) shown: String,
+    /// Start TLS before the server's INFO (a server configured with `handshake_first`).
+    /// Without it, a connection with TLS configured that receives no INFO within
+    /// [`INFO_WAIT`] starts over with TLS first.
+    pub(crate) tls_first: bool,
 }
+
+/// How long a client with TLS configured waits for INFO before concluding that the
+/// server expects the TLS handshake first (it then sends nothing until the ClientHello).
+const INFO_WAIT: Duration = Duration::from_millis(500);
 
 /// One NATS connection: its socket, the bytes read but not yet parsed, and the inbox
 /// its requests are answered on.
@@ -125,7 +134,26 @@ impl Conn {
         deadline: Instant,
     ) -> Result<Conn, AdapterError> {
         let deadline = deadline.min(Instant::now() + timeout);
-        let mut conn = Conn {
+        let mut tls_first = ep.tls_first;
+        let mut conn = Conn::new(ep, deadline)?;
+        if !tls_first && ep.tls.is_some() && !conn.info_arrives(deadline)? {
+            // The server waits for our ClientHello: it runs in handshake-first mode.
+            conn = Conn::new(ep, deadline)?;
+            tls_first = true;
+        }
+        if tls_first {
+            conn.start_tls(ep, deadline)?;
+        }
+        let info = conn.check_info(ep, deadline)?;
+        conn.secure(ep, &info, deadline)?;
+        let nonce = info.get("nonce").and_then(|n| n.as_str());
+        conn.handshake(ep, nonce, deadline)?;
+        Ok(conn)
+    }
+
+    /// A plain connection to `ep`, nothing exchanged yet.
+    fn new(ep: &Endpoint, deadline: Instant) -> Result<Conn, AdapterError> {
+        Ok(Conn {
             stream: Transport::Plain(connect_tcp(ep, deadline)?),
             buf: Vec::with_capacity(64 << 10),
             start: 0,
@@ -134,12 +162,36 @@ impl Conn {
             next_reply: 1,
             shown: ep.shown.clone(),
             client_cert: false,
+        })
+    }
+
+    /// Whether the server starts talking (INFO) within [`INFO_WAIT`]; consumes nothing.
+    fn info_arrives(&self, deadline: Instant) -> Result<bool, AdapterError> {
+        let Transport::Plain(sock) = &self.stream else {
+            return Ok(true);
         };
-        let info = conn.check_info(ep, deadline)?;
-        conn.secure(ep, &info, deadline)?;
-        let nonce = info.get("nonce").and_then(|n| n.as_str());
-        conn.handshake(ep, nonce, deadline)?;
-        Ok(conn)
+        let wait = until(deadline)?.min(INFO_WAIT);
+        let io = |e| AdapterError::from_io(format!("nats {} setsockopt", self.shown), e);
+        sock.set_read_timeout(Some(wait)).map_err(io)?;
+        match sock.peek(&mut [0u8; 4]) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => Ok(false),
+            Err(e) => Err(AdapterError::from_io(
+                format!("nats {} read", self.shown),
+                e,
+            )),
+        }
+    }
+
+    /// The TLS handshake before anything else (handshake-first mode).
+    fn start_tls(&mut self, ep: &Endpoint, deadline: Instant) -> Result<(), AdapterError> {
+        let config = match &ep.tls {
+            Some(config) => config.clone(),
+            None => crate::tls::TlsFiles::default().client_config("nats")?,
+        };
+        self.client_cert = config.client_auth_cert_resolver.has_certs();
+        self.stream
+            .upgrade(config, &ep.host, until(deadline)?, &ep.shown)
     }
 
     /// Upgrades to TLS when the endpoint or the server asks for it; refuses a server
@@ -150,6 +202,9 @@ impl Conn {
         info: &serde_json::Value,
         deadline: Instant,
     ) -> Result<(), AdapterError> {
+        if self.stream.is_tls() {
+            return Ok(()); // handshake-first: encrypted before INFO
+        }
         let flag = |name: &str| info.get(name).and_then(|v| v.as_bool()) == Some(true);
         let server_tls = flag("tls_required") || flag("tls_available");
         let config = match &ep.tls {
@@ -177,7 +232,18 @@ impl Conn {
         ep: &Endpoint,
         deadline: Instant,
     ) -> Result<serde_json::Value, AdapterError> {
-        let info = match self.read_op(deadline)? {
+        let op = self.read_op(deadline).map_err(|e| {
+            if e.kind() == corelane_io::ErrorKind::Timeout && !self.stream.is_tls() {
+                AdapterError::timeout(format!(
+                    "nats {}: the server sent no INFO before the connect deadline (a \
+                     server in TLS handshake-first mode waits for TLS: configure TLS)",
+                    ep.shown
+                ))
+            } else {
+                e
+            }
+        })?;
+        let info = match op {
             ServerOp::Info(json) => json,
             other => {
                 return Err(AdapterError::fatal(format!(

@@ -167,6 +167,7 @@ struct RawJetStream {
     token_env: Option<String>,
     nkey_seed_file: Option<PathBuf>,
     creds_file: Option<PathBuf>,
+    tls_handshake_first: Option<bool>,
 }
 
 fn problem(field: &'static str, message: String) -> ConfigError {
@@ -376,6 +377,7 @@ fn jetstream_json(raw: RawJetStream) -> Result<AdapterJson, ConfigError> {
     c.token = secret("adapter.token_file", raw.token_file, raw.token_env)?;
     c.nkey_seed = raw.nkey_seed_file.map(corelane_adapters::Secret::File);
     c.creds_file = raw.creds_file;
+    c.tls_handshake_first = raw.tls_handshake_first.unwrap_or(false);
     corelane_adapters::JetStreamAdapter::new(c.clone())
         .map_err(|e| problem("adapter", e.message().to_string()))?;
     Ok(AdapterJson::JetStream(c))

@@ -26,6 +26,9 @@ pub struct SecurityArgs {
     /// NATS: a .creds file (user JWT and NKey seed).
     #[arg(long, value_name = "FILE")]
     pub creds: Option<PathBuf>,
+    /// NATS: start TLS before the server's INFO (a server with handshake_first).
+    #[arg(long = "tls-handshake-first")]
+    pub tls_handshake_first: bool,
 }
 
 impl SecurityArgs {
@@ -40,11 +43,14 @@ impl SecurityArgs {
     /// Refuses options the store `kind` has no use for.
     pub fn check_applies_to(&self, kind: &AdapterKind) -> Result<(), String> {
         let tls = self.tls_ca.is_some() || self.tls_cert.is_some();
-        let nats_auth = self.nkey_seed.is_some() || self.creds.is_some();
+        let nats_auth =
+            self.nkey_seed.is_some() || self.creds.is_some() || self.tls_handshake_first;
         match kind {
             AdapterKind::Nats(_) => Ok(()),
             AdapterKind::Redis(_) if !nats_auth => Ok(()),
-            AdapterKind::Redis(_) => Err("--nkey-seed and --creds are NATS options".into()),
+            AdapterKind::Redis(_) => {
+                Err("--nkey-seed, --creds and --tls-handshake-first are NATS options".into())
+            }
             other if tls || nats_auth => Err(format!(
                 "TLS and NKey options apply to redis and nats stores, not {}",
                 other.name()
@@ -66,6 +72,7 @@ impl SecurityArgs {
         c.tls = self.tls();
         c.nkey_seed = self.nkey_seed.clone().map(Secret::File);
         c.creds_file = self.creds.clone();
+        c.tls_handshake_first = self.tls_handshake_first;
         c
     }
 
