@@ -256,8 +256,8 @@ impl Bus {
     /// Errors: [`ScaleError::NotScalable`] for a bus built without `max_shards` or a
     /// policy, `OutOfRange`, `InProgress` while another change runs (or an earlier one
     /// still writes), `Closed` once shutdown began, and `Timeout` when the change was
-    /// published but not complete in time (it completes later; the next change waits
-    /// for it).
+    /// published but not complete in time (a background thread completes it; the next
+    /// change waits for that).
     ///
     /// # Examples
     ///

@@ -78,6 +78,7 @@ impl BusShared {
         //    can publish. The scaling monitor stops.
         let (target, pins) = self.close_registry();
         self.monitor.stop_and_join();
+        self.join_finisher();
         // 2. Wait for producers that are inside an ingest begun before the close. One
         //    that does not leave in time is reported; the shards are stopped anyway so
         //    that shutdown ends, and anything it pushes later shows up as in flight.

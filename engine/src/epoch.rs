@@ -112,7 +112,7 @@ impl Epoch {
     }
 
     /// The current word. Acquire (a plain load on x86): what a coordinator wrote before
-    /// publishing the word — a scale change's change word — is visible after it.
+    /// publishing the word — a scale change's gain words — is visible after it.
     #[inline(always)]
     pub fn load(&self) -> u64 {
         self.word.load(Ordering::Acquire)

@@ -119,9 +119,11 @@ pub(crate) struct BusShared {
     pub(crate) threads: Mutex<SlotThreads>,
     /// Per shard: its park flag and thread, for producers that find it parked.
     pub(crate) wakes: Box<[ShardWake]>,
-    /// What shard threads watch for topology changes: `change << 32 | gain_below`, where
-    /// shards below `gain_below` take over keys in change `change` (see `scale/`).
-    pub(crate) change_word: AtomicU64,
+    /// Per shard id, the latest scale change in which it takes over keys from other
+    /// shards (0: none); its thread watches its own entry (see `scale/`).
+    pub(crate) gains: Box<[AtomicU64]>,
+    /// The thread finishing a change whose caller's bound expired, if one was started.
+    pub(crate) finisher: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Scale changes: the one in progress, the log, the next id (locked briefly).
     pub(crate) scaling: Mutex<ScalingState>,
     /// Held for the whole of a scale change: one at a time.
@@ -192,7 +194,8 @@ impl BusShared {
             io,
             threads: Mutex::new(SlotThreads::new(slots as usize)),
             wakes: (0..slots).map(|_| ShardWake::default()).collect(),
-            change_word: AtomicU64::new(0),
+            gains: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            finisher: Mutex::new(None),
             scaling: Mutex::new(ScalingState::default()),
             change_lock: Mutex::new(()),
             changing: AtomicBool::new(false),

@@ -190,9 +190,9 @@ fn start_shard_threads(
             state.exited.store(true, Ordering::Release);
             continue;
         }
-        if let Err(error) = spawn_shard(shared, shard as u32, remains, clock, None) {
-            // The setup (and its link) was dropped with the closure: no `Closed` will
-            // come, so neither shutdown nor the I/O thread waits for it.
+        if let Err((error, _)) = spawn_shard(shared, shard as u32, remains, clock, None) {
+            // No thread, so no `Closed` will come: neither shutdown nor the I/O thread
+            // waits for it.
             state.exited.store(true, Ordering::Release);
             shared.io.thread_not_started();
             spawn_error = Some(error);
@@ -214,14 +214,15 @@ fn start_shard_threads(
 
 /// Starts the thread of shard id `shard`, pinned by the core plan, continuing from
 /// `remains`; `started_by` is set when a scale change starts it. The thread is recorded
-/// as the shard's running thread and as the one its producers wake.
+/// as the shard's running thread and as the one its producers wake. If the thread
+/// cannot be spawned, `remains` come back with the error.
 pub(crate) fn spawn_shard(
     shared: &Arc<BusShared>,
     shard: u32,
     remains: ShardRemains,
     clock: Clock,
     started_by: Option<StartedBy>,
-) -> std::io::Result<()> {
+) -> Result<(), (std::io::Error, ShardRemains)> {
     let cores = plan_cores(&shared.config.cores, shard as usize + 1);
     let setup = ShardSetup {
         shard,
@@ -234,13 +235,27 @@ pub(crate) fn spawn_shard(
         bus: Arc::clone(shared),
         started_by_change: started_by,
     };
-    let handle = std::thread::Builder::new()
+    // Handed over through a cell, so that a failed spawn gives the setup back.
+    let cell = Arc::new(parking_lot::Mutex::new(Some(setup)));
+    let handed = Arc::clone(&cell);
+    let spawned = std::thread::Builder::new()
         .name(format!("corelane-shard-{shard}"))
-        .spawn(move || run_shard(setup))?;
-    *shared.wakes[shard as usize].thread.lock() = Some(handle.thread().clone());
-    shared
-        .threads
-        .lock()
-        .set(shard, SlotThread::Running(handle));
-    Ok(())
+        .spawn(move || {
+            let setup = handed.lock().take().expect("taken once, by this thread");
+            run_shard(setup)
+        });
+    match spawned {
+        Ok(handle) => {
+            *shared.wakes[shard as usize].thread.lock() = Some(handle.thread().clone());
+            shared
+                .threads
+                .lock()
+                .set(shard, SlotThread::Running(handle));
+            Ok(())
+        }
+        Err(error) => {
+            let setup = cell.lock().take().expect("the thread never ran");
+            Err((error, setup.into_remains()))
+        }
+    }
 }

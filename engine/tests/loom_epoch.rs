@@ -181,14 +181,14 @@ fn the_park_model_catches_a_missing_producer_barrier() {
     park_decision_model(Barrier::Asymmetric);
 }
 
-/// A scale change (see `src/scale/`): the coordinator stores the change word, publishes
+/// A scale change (see `src/scale/`): the coordinator stores the gain word of the shard taking keys over, publishes
 /// the new routing with a new epoch, and waits for every pin. A producer routes each
 /// ingest by the epoch it saw: to shard 0 before the change, to shard 1 (which takes the
 /// key over) after it. Two properties:
 ///
 /// - after the wait, shard 0's ring holds every record routed by the old epoch, so the
 ///   flush ticket the coordinator issues next covers all of them;
-/// - shard 1, reading its ring index and then the change word, never holds a record
+/// - shard 1, reading its ring index and then its gain word, never holds a record
 ///   routed by the new epoch without seeing the change (so its `Await` marker comes
 ///   before that record).
 fn change_model(barrier: Barrier, gainer_reads_ring_first: bool) {

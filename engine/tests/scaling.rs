@@ -395,3 +395,56 @@ fn reading_statistics_never_changes_routing() {
     let stats = bus.shutdown().unwrap();
     assert_eq!(stats.scaling.changes, 0);
 }
+
+/// A producer that waits for room (`Block`) inside an ingest begun under the old routing
+/// must not hold a change up: it takes the new routing up while it waits. (Before, the
+/// change waited for it, and the shard it waited on could be held by the change.)
+#[test]
+fn a_producer_waiting_for_room_does_not_hold_a_change_up() {
+    let store = GateAdapter::closed();
+    let bus = Arc::new(
+        builder(2)
+            .max_shards(2)
+            .ring_capacity_bytes(4096)
+            .max_inflight_batches(1)
+            .adapter_retries(1000)
+            .adapter_timeout(Duration::from_millis(20))
+            .backpressure(Backpressure::block(Duration::from_secs(60)))
+            .build_shared(store.clone())
+            .unwrap(),
+    );
+    let producer = {
+        let bus = Arc::clone(&bus);
+        std::thread::spawn(move || {
+            let mut p = bus.producer();
+            for i in 0..2000u64 {
+                p.ingest_raw(RawEvent::new(&payload(0, i)[..]).to_shard(0))
+                    .unwrap();
+            }
+        })
+    };
+    // The gate is closed: shard 0's one buffer is stuck, its ring fills, and the
+    // producer waits for room.
+    assert!(wait_until(Duration::from_secs(10), || {
+        store.blocked_calls.load(Ordering::SeqCst) > 0
+            && bus.stats().shards[0].ring_fill_bytes > 3000
+    }));
+    let started = Instant::now();
+    match bus.scale_to(1, Duration::from_secs(2)) {
+        Ok(_) => {}
+        Err(ScaleError::Timeout { stage, .. }) => {
+            assert!(
+                !stage.contains("producers"),
+                "held up by the producer: {stage}"
+            )
+        }
+        Err(e) => panic!("{e}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    store.open();
+    producer.join().unwrap();
+    bus.flush(Duration::from_secs(30)).unwrap();
+    let stats = bus.shutdown().unwrap();
+    assert_eq!((stats.accepted, stats.written), (2000, 2000));
+    assert_eq!(stats.refused.total(), 0);
+}

@@ -36,18 +36,27 @@ impl BusShared {
                 max: self.slots,
             });
         }
-        // One change at a time; the state itself is locked only briefly, so statistics
-        // never wait for a change.
-        let Some(_changing) = self.change_lock.try_lock() else {
-            return Err(ScaleError::InProgress {
-                detail: "another caller is changing the shard count".into(),
-            });
+        // One change at a time: wait (within the bound) for one in progress, here or in
+        // the background. The state itself is locked only briefly, so statistics never
+        // wait for a change.
+        let Some(_changing) = self.change_lock.try_lock_until(deadline) else {
+            let detail = match self.scaling.lock().publishing {
+                Some((from, to)) => format!("{from} → {to} shards, still completing"),
+                None => "another caller is changing the shard count".into(),
+            };
+            return Err(ScaleError::InProgress { detail });
         };
         let earlier = self.scaling.lock().pending.take();
         if let Some(pending) = earlier {
             let detail = pending.describe();
-            if self.complete_pending(pending, deadline, timeout).is_err() {
-                return Err(ScaleError::InProgress { detail });
+            if let Err(err) = self.complete_pending(pending, deadline, timeout) {
+                return Err(match err {
+                    ScaleError::Closed => ScaleError::Closed,
+                    _ => {
+                        self.finish_in_background();
+                        ScaleError::InProgress { detail }
+                    }
+                });
             }
         }
         if self.is_closing() {
@@ -70,10 +79,58 @@ impl BusShared {
             state.next_id - 1
         };
         let pending = self.publish_change(id, from, target, reason, started)?;
-        self.complete_pending(pending, deadline, timeout)
+        let result = self.complete_pending(pending, deadline, timeout);
+        if matches!(result, Err(ScaleError::Timeout { .. })) {
+            self.finish_in_background();
+        }
+        result
     }
 
-    /// Stages 1 and 2: start new shard threads, then publish the change word and the
+    /// A published change whose caller's bound expired must not wait for the next
+    /// caller: until its barrier is sent, the shards that take keys over write nothing.
+    /// A thread finishes it (it waits for the change lock, which the caller still
+    /// holds, and gives up when the bus begins to close); shutdown joins it.
+    fn finish_in_background(self: &Arc<Self>) {
+        let mut finisher = self.finisher.lock();
+        if finisher.as_ref().is_some_and(|f| !f.is_finished()) {
+            // One is waiting for the change lock the caller holds: it will finish this.
+            return;
+        }
+        if let Some(done) = finisher.take() {
+            let _ = done.join();
+        }
+        let bus = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("corelane-scale-finish".into())
+            .spawn(move || {
+                let _changing = bus.change_lock.lock();
+                let pending = bus.scaling.lock().pending.take();
+                if let Some(pending) = pending {
+                    let forever = crate::clock::deadline_after(Duration::MAX);
+                    let _ = bus.complete_pending(pending, forever, Duration::MAX);
+                }
+            });
+        match spawned {
+            Ok(handle) => *finisher = Some(handle),
+            Err(err) => tracing::warn!(
+                %err,
+                "corelane: no thread to finish a shard-count change; the next change or \
+                 shutdown finishes it"
+            ),
+        }
+    }
+
+    /// Shutdown: the finisher gives up once the bus closes; join it.
+    pub(crate) fn join_finisher(&self) {
+        let handle = self.finisher.lock().take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the corelane scale finisher panicked");
+        }
+    }
+
+    /// Stages 1 and 2: start new shard threads, then publish the gain words and the
     /// new routing. Nothing is published if a thread cannot start.
     fn publish_change(
         self: &Arc<Self>,
@@ -86,28 +143,24 @@ impl BusShared {
         let old_table = BucketTable::new(from);
         let new_table = BucketTable::new(to);
         let (losers, _) = old_table.moves_to(&new_table);
-        let added: Vec<u32> = (from..to).collect();
-        for (i, &shard) in added.iter().enumerate() {
+        let mut new_threads: Vec<(u32, ShardPhase)> = Vec::new();
+        for shard in from..to {
+            let before = self.phase(shard);
             if let Err(error) = self.start_shard(shard, id) {
-                // Undo: the threads started so far never got traffic.
-                self.io.send_barrier(id, 0, Vec::new());
-                for &undo in &added[..i] {
-                    self.shard_states[undo as usize]
-                        .retire
-                        .store(true, Ordering::Release);
-                    self.wakes[undo as usize].unpark();
-                    self.settle_retired(undo);
-                }
+                self.undo_started(id, &new_threads);
                 return Err(ScaleError::Spawn {
                     message: error.to_string(),
                 });
             }
+            new_threads.push((shard, before));
         }
-        // Shards below `gain_below` take over keys: none when adding (only the new ones,
-        // which hold from their start), every remaining one when retiring.
-        let gain_below = if to < from { to } else { 0 };
-        self.change_word
-            .store((id << 32) | u64::from(gain_below), Ordering::Release);
+        // When retiring, every remaining shard takes over keys; it learns so from its
+        // gain word, published before the routing (new shards hold from their start).
+        if to < from {
+            for gain in &self.gains[..to as usize] {
+                gain.store(id, Ordering::Release);
+            }
+        }
         let table = Arc::new(new_table);
         let published = self.publish_routing(|old, word| Routing {
             word,
@@ -121,11 +174,12 @@ impl BusShared {
             table: Some(table),
         });
         let Some(word) = published else {
-            // Shutdown began first: the new threads are stopped with the others.
-            self.io.send_barrier(id, 0, Vec::new());
+            // Shutdown began first: nothing was routed to the new threads.
+            self.undo_started(id, &new_threads);
             return Err(ScaleError::Closed);
         };
         self.changing.store(true, Ordering::Release);
+        self.scaling.lock().publishing = Some((from, to));
         let retiring: Vec<u32> = (to..from).collect();
         for &shard in &retiring {
             self.set_phase(shard, ShardPhase::Draining);
@@ -146,13 +200,46 @@ impl BusShared {
         })
     }
 
+    /// Stops threads a change started before it was published (they never got
+    /// traffic): releases their `Await`, waits until the I/O thread has processed their
+    /// `Closed` (so a later restart of the id starts its flush tickets over cleanly),
+    /// keeps what they leave, and gives them back their phase.
+    fn undo_started(&self, id: u64, started: &[(u32, ShardPhase)]) {
+        self.io.send_barrier(id, 0, Vec::new());
+        for &(shard, _) in started {
+            self.shard_states[shard as usize]
+                .retire
+                .store(true, Ordering::Release);
+            self.wakes[shard as usize].unpark();
+        }
+        let forever = crate::clock::deadline_after(Duration::MAX);
+        for &(shard, before) in started {
+            // Ends with the bus too: a closing bus stops every thread itself.
+            self.io.wait_for(forever, RECHECK, || {
+                self.io.counters(shard).flushed_ticket() == u64::MAX || self.is_closing()
+            });
+            self.settle_retired(shard);
+            self.set_phase(shard, before);
+        }
+    }
+
+    fn phase(&self, shard: u32) -> ShardPhase {
+        ShardPhase::decode(
+            self.shard_states[shard as usize]
+                .phase
+                .load(Ordering::Acquire),
+        )
+    }
+
     /// Starts a thread for dormant shard id `shard`, holding at change `id`'s barrier.
+    /// On failure the id stays dormant with what its next thread continues from.
     fn start_shard(self: &Arc<Self>, shard: u32, id: u64) -> std::io::Result<()> {
         let remains = self
             .threads
             .lock()
             .take_dormant(shard)
             .ok_or_else(|| std::io::Error::other(format!("shard {shard} has no state")))?;
+        let before = self.phase(shard);
         let state = &self.shard_states[shard as usize];
         state.retire.store(false, Ordering::Release);
         state.exited.store(false, Ordering::Release);
@@ -163,10 +250,14 @@ impl BusShared {
         let clock = self.clock;
         let started_by = Some(StartedBy { hold: Some(id) });
         self.io.thread_starting();
-        spawn_shard(self, shard, remains, clock, started_by).inspect_err(|_| {
+        spawn_shard(self, shard, remains, clock, started_by).map_err(|(error, remains)| {
             self.io.thread_not_started();
             self.io.counters(shard).set_flushed_ticket(u64::MAX);
-            self.set_phase(shard, ShardPhase::Unused);
+            self.set_phase(shard, before);
+            self.threads
+                .lock()
+                .set(shard, crate::scale::slots::SlotThread::Dormant(remains));
+            error
         })
     }
 
@@ -231,6 +322,7 @@ impl BusShared {
         }
         for &shard in &pending.retiring {
             self.settle_retired(shard);
+            self.set_phase(shard, ShardPhase::Retired);
         }
         Ok(pending.outcome())
     }
@@ -300,7 +392,6 @@ impl BusShared {
                 Err(_) => tracing::error!(shard, "a corelane shard thread panicked"),
             }
         }
-        self.set_phase(shard, ShardPhase::Retired);
     }
 
     /// Waits until every producer is outside an ingest or inside one under `word` or

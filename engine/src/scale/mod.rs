@@ -10,7 +10,8 @@
 //! # One change, step by step (`change.rs`)
 //! 1. New shard threads start, each with an `Await(change)` marker as its first message
 //!    to the I/O thread.
-//! 2. The change word (which shards take over keys) and then the new routing are
+//! 2. The gain words (per shard: the latest change in which it takes over keys) and
+//!    then the new routing are
 //!    published with a new epoch (DESIGN §3); producers pick the routing up at their
 //!    next ingest.
 //! 3. The coordinator waits until every producer is outside an ingest or inside one
@@ -24,7 +25,7 @@
 //! # Order across a change
 //! A shard that takes over keys puts an `Await(change)` marker in its queue before the
 //! first event it drains under the new routing (a new shard: first of all; a remaining
-//! shard after a scale-down: when a drain pass first sees the change word, which it reads
+//! shard after a scale-down: when a drain pass first sees its gain word move, which it reads
 //! after the ring index that made the event visible). The I/O thread does not pass that
 //! marker until every shard that handed keys away has passed the change's flush ticket,
 //! so the old shard's earlier events of a moved key are written (or counted failed)
@@ -175,8 +176,8 @@ pub enum ScaleError {
     /// The bus is shutting down or shut down.
     Closed,
     /// The change was published (new shards take traffic, or retired ones no longer
-    /// do) but did not complete in time; it completes in the background of the next
-    /// `scale_to`, the monitor, or shutdown.
+    /// do) but did not complete in time; a background thread completes it (shutdown
+    /// too, if it comes first), and `scale_to` answers `InProgress` until then.
     Timeout {
         /// The stage that was waiting.
         stage: &'static str,

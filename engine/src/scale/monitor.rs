@@ -147,6 +147,11 @@ impl Monitor {
 
     fn run(mut self, bus: &Arc<BusShared>) {
         while !bus.monitor.sleep(self.policy.interval) && !bus.is_closing() {
+            if bus.changing.load(Ordering::Acquire) {
+                // A change is still completing (perhaps in the background): its end
+                // starts the cooldown.
+                continue;
+            }
             let active = bus.active.load(Ordering::Acquire);
             let sample = self.sample(bus, active);
             let last_change = bus.scaling.lock().last_change;

@@ -17,6 +17,8 @@ const EVENTS_KEPT: usize = 64;
 #[derive(Debug)]
 pub(crate) struct ScalingState {
     pub(crate) pending: Option<PendingChange>,
+    /// From and to of the change published and not yet complete (for messages).
+    pub(crate) publishing: Option<(u32, u32)>,
     pub(crate) events: VecDeque<ScaleEvent>,
     pub(crate) changes: u64,
     pub(crate) next_id: u64,
@@ -28,6 +30,7 @@ impl Default for ScalingState {
     fn default() -> Self {
         ScalingState {
             pending: None,
+            publishing: None,
             events: VecDeque::new(),
             changes: 0,
             next_id: 1,
@@ -42,6 +45,7 @@ impl ScalingState {
             self.events.pop_front();
         }
         self.events.push_back(event);
+        self.publishing = None;
         self.changes += 1;
         self.last_change = Some(Instant::now());
     }

@@ -78,12 +78,24 @@ struct ShardWorker {
     flush_ticket: u64,
     flush_owed: bool,
     ring_fill_peak: u64,
-    /// The last change word seen (see `scale/`).
-    seen_change: u64,
+    /// The last value of this shard's gain word seen (see `scale/`).
+    seen_gain: u64,
     /// Time spent in passes that moved events, published for the scaling monitor.
     busy_ns: u64,
     /// Whether the previous pass moved events, and when it started.
     last_pass: Option<(bool, Instant)>,
+}
+
+impl ShardSetup {
+    /// What the setup continues from, for a thread that never ran.
+    pub(crate) fn into_remains(self) -> ShardRemains {
+        ShardRemains {
+            link: self.link,
+            inbox: self.inbox,
+            next_sequence: self.next_sequence,
+            last_ts: self.last_ts,
+        }
+    }
 }
 
 /// Runs a shard thread to completion and returns what the next thread of its id needs.
@@ -132,7 +144,7 @@ impl ShardWorker {
             flush_ticket: 0,
             flush_owed: false,
             ring_fill_peak: 0,
-            seen_change: setup.bus.change_word.load(Ordering::Acquire),
+            seen_gain: setup.bus.gains[setup.shard as usize].load(Ordering::Acquire),
             busy_ns: 0,
             last_pass: None,
             bus: setup.bus,
@@ -156,17 +168,16 @@ impl ShardWorker {
                 .load(Ordering::Acquire)
     }
 
-    /// A scale change was published since the last look. If this shard takes over keys
-    /// in it, everything drained so far is sealed and an `Await` marker queued, so the
-    /// events drained from here on are written only after the change's barrier.
+    /// A scale change in which this shard takes over keys was published since the last
+    /// look: everything drained so far is sealed and an `Await` marker queued, so the
+    /// events drained from here on are written only after the change's barrier. (Seeing
+    /// only the latest of several such changes is enough: each completes before the
+    /// next is published.)
     #[cold]
-    fn note_change(&mut self, word: u64) {
-        self.seen_change = word;
-        let (change, gain_below) = (word >> 32, word & u64::from(u32::MAX));
-        if u64::from(self.shard) < gain_below {
-            self.seal();
-            self.outbox.push_back(ShardMsg::Await(change));
-        }
+    fn note_gain(&mut self, change: u64) {
+        self.seen_gain = change;
+        self.seal();
+        self.outbox.push_back(ShardMsg::Await(change));
     }
 }
 
@@ -357,10 +368,10 @@ impl ShardWorker {
                 continue;
             }
             // Read after the ring index that made these records visible: a record
-            // routed by a newer table implies the change word that announced it.
-            let word = self.bus.change_word.load(Ordering::Acquire);
-            if word != self.seen_change {
-                self.note_change(word);
+            // routed by a newer table implies the gain word published before it.
+            let gain = self.bus.gains[self.shard as usize].load(Ordering::Acquire);
+            if gain != self.seen_gain {
+                self.note_gain(gain);
             }
             if self.open.is_none() && !self.open_batch() {
                 break; // every buffer in flight: leave the records in the rings

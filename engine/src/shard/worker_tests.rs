@@ -136,14 +136,12 @@ fn a_shard_that_takes_over_keys_holds_what_it_drains_after_the_change() {
     push(&mut writer, 3, 8);
     pass(&mut w);
     assert!(outbox(&w).is_empty(), "held open");
-    // Change 5 gives keys to shards below 0: not to this one; nothing is held.
-    w.bus.change_word.store(5 << 32, Ordering::SeqCst);
     push(&mut writer, 1, 8);
     pass(&mut w);
     assert!(outbox(&w).is_empty());
-    // Change 6 gives keys to shards below 1: the events drained so far are sealed
-    // before the marker, those drained after it follow it.
-    w.bus.change_word.store(6 << 32 | 1, Ordering::SeqCst);
+    // Change 6 gives this shard keys: the events drained so far are sealed before the
+    // marker, those drained after it follow it.
+    w.bus.gains[0].store(6, Ordering::SeqCst);
     push(&mut writer, 2, 8);
     pass(&mut w);
     w.seal();

@@ -51,13 +51,31 @@ pub struct BatchOutcome<E> {
 /// the fast path's return value.
 #[derive(Debug)]
 enum Refusal {
-    Full { shard: u32 },
-    Dropped { shard: u32 },
-    SampledOut { shard: u32 },
-    TimedOut { shard: u32, waited: Duration },
+    Full {
+        shard: u32,
+    },
+    Dropped {
+        shard: u32,
+    },
+    SampledOut {
+        shard: u32,
+    },
+    TimedOut {
+        shard: u32,
+        waited: Duration,
+    },
     ShuttingDown,
-    TooLarge { len: usize, max: usize },
-    NoSuchShard { shard: u32, num_shards: u32 },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
+    NoSuchShard {
+        shard: u32,
+        num_shards: u32,
+    },
+    /// Not a refusal: a scale change was published while the push waited for room, and
+    /// the event must be routed again under the new table (see `push_in_pin`).
+    Moved,
 }
 
 impl Refusal {
@@ -70,6 +88,8 @@ impl Refusal {
             Refusal::ShuttingDown => RefusalReason::ShuttingDown,
             Refusal::TooLarge { .. } => RefusalReason::TooLarge,
             Refusal::NoSuchShard { .. } => RefusalReason::Invalid,
+            // Never counted: `push_in_pin` routes the event again.
+            Refusal::Moved => RefusalReason::ShuttingDown,
         }
     }
 
@@ -83,7 +103,7 @@ impl Refusal {
                 shard,
                 waited,
             },
-            Refusal::ShuttingDown => IngestError::ShuttingDown(event),
+            Refusal::ShuttingDown | Refusal::Moved => IngestError::ShuttingDown(event),
             Refusal::TooLarge { len, max } => IngestError::TooLarge { event, len, max },
             Refusal::NoSuchShard { shard, num_shards } => IngestError::Invalid {
                 event,
@@ -266,7 +286,7 @@ impl Producer {
             refused: Vec::new(),
         };
         let slot = Arc::clone(&self.slot);
-        let word = slot
+        let mut word = slot
             .pin
             .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
         // The caller's iterator and `payload()` run inside the pin: if one panics, the
@@ -275,13 +295,17 @@ impl Producer {
             pin: &slot.pin,
             word,
         };
-        let open = word == self.routed_epoch || self.reroute(word);
         for (i, event) in events.into_iter().enumerate() {
-            let result = if open {
-                self.push(event.payload(), event.route())
-            } else {
-                Err(Refusal::ShuttingDown)
-            };
+            // A scale change published during a long batch is taken up between events,
+            // so the change does not wait for the whole batch. (Shutdown does wait: a
+            // batch begun before the close completes.)
+            let now = self.bus.epoch.load();
+            if now != word && !Epoch::is_closed(now) {
+                word = slot
+                    .pin
+                    .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
+            }
+            let result = self.push_in_pin(&mut word, event.payload(), event.route());
             match result {
                 Ok(_) => outcome.accepted += 1,
                 Err(refusal) => {
@@ -295,17 +319,42 @@ impl Producer {
 
     #[inline]
     fn ingest_bytes(&mut self, payload: &[u8], route: Route) -> Result<Receipt, Refusal> {
-        let word = self
+        let mut word = self
             .slot
             .pin
             .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
-        let result = if word == self.routed_epoch || self.reroute(word) {
-            self.push(payload, route)
-        } else {
-            Err(Refusal::ShuttingDown)
-        };
+        let result = self.push_in_pin(&mut word, payload, route);
         self.slot.pin.exit(word);
         result.map_err(|r| self.refuse(r))
+    }
+
+    /// The push, inside the pin, under the routing of epoch `*word`: on a moved epoch
+    /// the routing is taken up first (or the ingest refused, at shutdown). A push that
+    /// waits for room and sees a scale change published meanwhile announces the new
+    /// epoch on the pin and routes the event again — the change waits for this
+    /// producer, and the shard the event was headed for may be holding its output
+    /// until the change completes.
+    #[inline]
+    fn push_in_pin(
+        &mut self,
+        word: &mut u64,
+        payload: &[u8],
+        route: Route,
+    ) -> Result<Receipt, Refusal> {
+        loop {
+            if *word != self.routed_epoch && !self.reroute(*word) {
+                return Err(Refusal::ShuttingDown);
+            }
+            match self.push(payload, route) {
+                Err(Refusal::Moved) => {
+                    *word =
+                        self.slot
+                            .pin
+                            .enter(&self.bus.epoch, &mut self.seen_epoch, self.barrier);
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The epoch moved: shutdown (false: refuse), or a scale change, whose routing this
@@ -433,8 +482,13 @@ impl Producer {
                     }
                     // The shard keeps draining while we wait, and shutdown waits for us;
                     // leave as soon as the bus closes instead of waiting out the timeout.
-                    if Epoch::is_closed(self.bus.epoch.load()) {
+                    // A scale change waits for us too: route the event again under it.
+                    let now = self.bus.epoch.load();
+                    if Epoch::is_closed(now) {
                         return Err(Refusal::ShuttingDown);
+                    }
+                    if now != self.routed_epoch {
+                        return Err(Refusal::Moved);
                     }
                     let waited = start.elapsed();
                     if waited >= timeout {
