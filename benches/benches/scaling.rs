@@ -18,7 +18,7 @@
 //! leave shard threads unpinned (`CorePlan::Disabled`); part 3 pins producer p on core p
 //! and shard s on core S + s (mod the allowed cores). The I/O thread is unpinned.
 
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corelane::adapters::NoopAdapter;
@@ -144,57 +144,6 @@ fn under_changes(
     )
 }
 
-/// Part 3: S producers × S shards → noop, events/s.
-fn throughput(shards: usize, total: u64, cores: &[usize]) -> f64 {
-    let core = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
-    let shard_cores: Vec<usize> = (0..shards).filter_map(|s| core(shards + s)).collect();
-    let bus = Arc::new(
-        Bus::builder()
-            .num_shards(shards)
-            .cores(if shard_cores.is_empty() {
-                CorePlan::Disabled
-            } else {
-                CorePlan::Cores(shard_cores)
-            })
-            .wait_strategy(WaitStrategy::SpinThenYield)
-            .backpressure(Backpressure::block(Duration::from_secs(10)))
-            .batch(BatchConfig::high_throughput())
-            .ring_capacity_bytes(1 << 20)
-            .build(NoopAdapter::new())
-            .expect("bus"),
-    );
-    let per = total / shards as u64;
-    let start = Arc::new(Barrier::new(shards + 1));
-    let handles: Vec<_> = (0..shards)
-        .map(|p| {
-            let (bus, start, core) = (Arc::clone(&bus), Arc::clone(&start), core(p));
-            std::thread::spawn(move || {
-                pin(core);
-                let mut producer = bus.producer();
-                start.wait();
-                for i in 0..per {
-                    let hash = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ p as u64;
-                    producer
-                        .ingest_raw(RawEvent::new(&EVENT[..]).with_hash(hash))
-                        .expect("room within 10 s");
-                }
-            })
-        })
-        .collect();
-    start.wait();
-    let t0 = Instant::now();
-    for h in handles {
-        h.join().expect("producer");
-    }
-    let expected = per * shards as u64;
-    while bus.totals().written < expected {
-        std::thread::sleep(Duration::from_micros(50));
-    }
-    let rate = expected as f64 / t0.elapsed().as_secs_f64();
-    bus.shutdown().expect("shutdown");
-    rate
-}
-
 fn curve_shards(cores: usize) -> Vec<usize> {
     match std::env::var("CORELANE_BENCH_SHARDS") {
         Ok(list) => list
@@ -257,7 +206,7 @@ fn main() {
     let mut curve = Vec::new();
     println!("\nthroughput, S producers × S shards → noop, 64 B events, {total} per point");
     for shards in curve_shards(cores.len()) {
-        let events_per_s = throughput(shards, total, &cores);
+        let events_per_s = bus_throughput(shards, shards, total, &cores);
         let oversubscribed = 2 * shards > cores.len();
         println!(
             "  {shards:>2} shard(s)  {events_per_s:>14.0} events/s{}",

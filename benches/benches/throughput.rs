@@ -8,83 +8,21 @@
 //! I/O thread is unpinned and sleeps between batches.
 
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use corelane::adapters::NoopAdapter;
-use corelane::{Backpressure, BatchConfig, Bus, CorePlan, RawEvent, WaitStrategy};
 use corelane_benches::*;
 use serde_json::json;
 
 const EVENT: usize = 64;
 /// Ring size of the bus's producers and of the bare-ring baseline.
-const RING_BYTES: usize = 1 << 20;
+const RING_BYTES: usize = THROUGHPUT_RING_BYTES;
 
 fn event(i: u64) -> [u8; EVENT] {
-    let mut e = [0x5au8; EVENT];
-    e[..8].copy_from_slice(&i.to_le_bytes());
-    e
-}
-
-fn core_for(cores: &[usize], i: usize) -> Option<usize> {
-    (!cores.is_empty()).then(|| cores[i % cores.len()])
+    numbered_event(i)
 }
 
 fn corelane(producers: usize, shards: usize, total: u64, cores: &[usize]) -> f64 {
-    let shard_cores: Vec<usize> = (0..shards)
-        .filter_map(|s| core_for(cores, producers + s))
-        .collect();
-    let bus = Arc::new(
-        Bus::builder()
-            .num_shards(shards)
-            .cores(if shard_cores.is_empty() {
-                CorePlan::Disabled
-            } else {
-                CorePlan::Cores(shard_cores)
-            })
-            .wait_strategy(WaitStrategy::SpinThenYield)
-            // A full ring makes the producer wait (spin, then yield): on a machine with
-            // fewer cores than threads, a spinning producer would starve its shard.
-            .backpressure(Backpressure::block(Duration::from_secs(10)))
-            .batch(BatchConfig::high_throughput())
-            .ring_capacity_bytes(RING_BYTES)
-            .build(NoopAdapter::new())
-            .expect("bus"),
-    );
-    let per = total / producers as u64;
-    let start = Arc::new(Barrier::new(producers + 1));
-    let handles: Vec<_> = (0..producers)
-        .map(|p| {
-            let (bus, start, core) = (Arc::clone(&bus), Arc::clone(&start), core_for(cores, p));
-            std::thread::spawn(move || {
-                pin(core);
-                let mut producer = bus.producer();
-                start.wait();
-                for i in 0..per {
-                    let e = event(i);
-                    let ev = RawEvent::new(&e[..])
-                        .with_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ p as u64);
-                    producer.ingest_raw(&ev).expect("room within 10 s");
-                }
-            })
-        })
-        .collect();
-    start.wait();
-    let t0 = Instant::now();
-    for h in handles {
-        h.join().expect("producer");
-    }
-    let expected = per * producers as u64;
-    while bus.stats().written < expected {
-        std::thread::sleep(Duration::from_micros(50));
-    }
-    let elapsed = t0.elapsed();
-    let stats = bus.shutdown().expect("shutdown");
-    assert_eq!(
-        (stats.accepted, stats.written),
-        (expected, expected),
-        "nothing lost"
-    );
-    expected as f64 / elapsed.as_secs_f64()
+    bus_throughput(producers, shards, total, cores)
 }
 
 /// The best plain use of rtrb for the bus's job: the bus's ring size, length-framed

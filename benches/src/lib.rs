@@ -9,7 +9,11 @@
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
 use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+
+use corelane::adapters::NoopAdapter;
+use corelane::{Backpressure, BatchConfig, Bus, CorePlan, RawEvent, WaitStrategy};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -292,4 +296,81 @@ pub fn drain_records(mut rx: rtrb::Consumer<u8>, done: impl Fn(u64) -> bool) -> 
         chunk.commit(pos);
     }
     records
+}
+
+/// Ring size of the throughput benches' producers and of the bare-ring baseline.
+pub const THROUGHPUT_RING_BYTES: usize = 1 << 20;
+
+/// A 64-byte event whose first eight bytes number it.
+pub fn numbered_event(i: u64) -> [u8; 64] {
+    let mut e = [0x5au8; 64];
+    e[..8].copy_from_slice(&i.to_le_bytes());
+    e
+}
+
+/// The `i`-th of `cores`, round robin; `None` when there are none.
+pub fn core_for(cores: &[usize], i: usize) -> Option<usize> {
+    (!cores.is_empty()).then(|| cores[i % cores.len()])
+}
+
+/// Events/s of `producers` × `shards` → noop for `total` 64-byte events: from the first
+/// ingest until the bus reports every event written. Producer p on core p, shard s on
+/// core (P + s) of `cores` (round robin); `SpinThenYield`, high-throughput batches,
+/// `Block` backpressure, 1 MiB rings, an explicit hash per event.
+pub fn bus_throughput(producers: usize, shards: usize, total: u64, cores: &[usize]) -> f64 {
+    let shard_cores: Vec<usize> = (0..shards)
+        .filter_map(|s| core_for(cores, producers + s))
+        .collect();
+    let bus = Arc::new(
+        Bus::builder()
+            .num_shards(shards)
+            .cores(if shard_cores.is_empty() {
+                CorePlan::Disabled
+            } else {
+                CorePlan::Cores(shard_cores)
+            })
+            .wait_strategy(WaitStrategy::SpinThenYield)
+            // A full ring makes the producer wait (spin, then yield): on a machine with
+            // fewer cores than threads, a spinning producer would starve its shard.
+            .backpressure(Backpressure::block(Duration::from_secs(10)))
+            .batch(BatchConfig::high_throughput())
+            .ring_capacity_bytes(THROUGHPUT_RING_BYTES)
+            .build(NoopAdapter::new())
+            .expect("bus"),
+    );
+    let per = total / producers as u64;
+    let start = Arc::new(Barrier::new(producers + 1));
+    let handles: Vec<_> = (0..producers)
+        .map(|p| {
+            let (bus, start, core) = (Arc::clone(&bus), Arc::clone(&start), core_for(cores, p));
+            std::thread::spawn(move || {
+                pin(core);
+                let mut producer = bus.producer();
+                start.wait();
+                for i in 0..per {
+                    let e = numbered_event(i);
+                    let ev = RawEvent::new(&e[..])
+                        .with_hash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ p as u64);
+                    producer.ingest_raw(&ev).expect("room within 10 s");
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    let t0 = Instant::now();
+    for h in handles {
+        h.join().expect("producer");
+    }
+    let expected = per * producers as u64;
+    while bus.stats().written < expected {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    let elapsed = t0.elapsed();
+    let stats = bus.shutdown().expect("shutdown");
+    assert_eq!(
+        (stats.accepted, stats.written),
+        (expected, expected),
+        "nothing lost"
+    );
+    expected as f64 / elapsed.as_secs_f64()
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::epoch::Epoch;
 use crate::scale::state::PendingChange;
-use crate::scale::{ScaleError, ScaleEvent, ScaleOutcome, ScaleReason, ScalingStats, ShardPhase};
+use crate::scale::{ScaleError, ScaleOutcome, ScaleReason, ScalingStats, ShardPhase};
 use crate::shard::worker::StartedBy;
 use crate::shared::{BusShared, Lifecycle, Routing};
 use crate::start::spawn_shard;
@@ -274,14 +274,7 @@ impl BusShared {
         let mut state = self.scaling.lock();
         match &result {
             Ok(outcome) => {
-                let event = ScaleEvent {
-                    at: pending.at,
-                    from: pending.from,
-                    to: pending.to,
-                    reason: pending.reason,
-                    to_traffic: pending.to_traffic,
-                    took: outcome.took,
-                };
+                let event = pending.event(outcome.took);
                 tracing::info!(
                     from = event.from,
                     to = event.to,
@@ -368,15 +361,7 @@ impl BusShared {
         for &shard in &pending.retiring {
             self.set_phase(shard, ShardPhase::Retired);
         }
-        let outcome = pending.outcome();
-        state.record(ScaleEvent {
-            at: pending.at,
-            from: pending.from,
-            to: pending.to,
-            reason: pending.reason,
-            to_traffic: pending.to_traffic,
-            took: outcome.took,
-        });
+        state.record(pending.event(pending.started.elapsed()));
         self.changing.store(false, Ordering::Release);
     }
 

@@ -80,6 +80,18 @@ impl PendingChange {
         format!("{} → {} shards, {stage}", self.from, self.to)
     }
 
+    /// The log entry of this change, complete after `took`.
+    pub(crate) fn event(&self, took: Duration) -> ScaleEvent {
+        ScaleEvent {
+            at: self.at,
+            from: self.from,
+            to: self.to,
+            reason: self.reason,
+            to_traffic: self.to_traffic,
+            took,
+        }
+    }
+
     pub(crate) fn outcome(&self) -> ScaleOutcome {
         ScaleOutcome {
             from: self.from,
