@@ -1,5 +1,5 @@
-//! `scale_to`: one change of the shard count, in stages that a later call (or shutdown)
-//! resumes when a caller's bound expired. See the module docs of `scale/`.
+//! `scale_to`: one change of the shard count, in stages that a background thread (or
+//! shutdown) finishes when the caller's bound expired. See the module docs of `scale/`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
