@@ -141,9 +141,10 @@ fn start_io_thread(
         retries: config.adapter_retries,
         backoff_initial: config.retry_backoff_initial,
         backoff_max: config.retry_backoff_max,
-        idle: match config.wait_strategy {
+        idle: match config.io_wait() {
             WaitStrategy::BusySpin => IdlePolicy::Spin,
-            WaitStrategy::SpinThenYield | WaitStrategy::Backoff => IdlePolicy::Sleep,
+            WaitStrategy::SpinThenYield => IdlePolicy::Linger(config.park_after),
+            WaitStrategy::Backoff => IdlePolicy::Sleep,
         },
         max_inflight_per_shard: config.max_inflight_batches,
         jitter_seed: nonce,

@@ -3,7 +3,7 @@
 //! a ring, the I/O thread with nothing to do, and shutdown waiting for producers all
 //! climb the same [`Ladder`]; only its rungs differ.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::settings::WaitStrategy;
 
@@ -20,8 +20,9 @@ pub(crate) enum Step {
     Park,
 }
 
-/// Escalating idle steps: `spins` spins, then `yields` yields, then sleeps doubling from
-/// `first_sleep` up to `max_sleep`. Reset whenever the waiter finds work.
+/// Escalating idle steps: `spins` spins, then `yields` yields (or, on a lingering ladder,
+/// yields until `linger` has passed since the first of them), then sleeps doubling from
+/// `first_sleep` up to `max_sleep`, or parks. Reset whenever the waiter finds work.
 #[derive(Debug, Clone)]
 pub(crate) struct Ladder {
     spins: u32,
@@ -30,6 +31,10 @@ pub(crate) struct Ladder {
     max_sleep: Duration,
     /// Whether the last rung parks (until unparked) instead of sleeping.
     parks: bool,
+    /// Yield for this long instead of `yields` times.
+    linger: Option<Duration>,
+    /// When the first yield of this idle stretch was taken (lingering ladders only).
+    yielding_since: Option<Instant>,
     round: u32,
 }
 
@@ -46,6 +51,8 @@ impl Ladder {
             first_sleep,
             max_sleep,
             parks: false,
+            linger: None,
+            yielding_since: None,
             round: 0,
         }
     }
@@ -57,14 +64,22 @@ impl Ladder {
         ladder
     }
 
+    /// A ladder that spins, yields until `linger` has passed since its first yield, then
+    /// parks until woken.
+    pub(crate) const fn lingering(spins: u32, linger: Duration) -> Ladder {
+        let mut ladder = Ladder::parking(spins, u32::MAX);
+        ladder.linger = Some(linger);
+        ladder
+    }
+
     /// The ladder of a shard thread under `strategy`: `BusySpin` never leaves the first
-    /// rung, `SpinThenYield` yields for a while (about a millisecond on an idle core)
-    /// before it parks, `Backoff` parks soon after spinning. A parked shard costs no CPU;
-    /// the producer that finds it parked wakes it.
-    pub(crate) fn for_shard(strategy: WaitStrategy) -> Ladder {
+    /// rung, `SpinThenYield` yields for `park_after` before it parks, `Backoff` parks soon
+    /// after spinning. A parked shard costs no CPU; the producer that finds it parked
+    /// wakes it.
+    pub(crate) fn for_shard(strategy: WaitStrategy, park_after: Duration) -> Ladder {
         match strategy {
             WaitStrategy::BusySpin => Ladder::new(u32::MAX, 0, Duration::ZERO, Duration::ZERO),
-            WaitStrategy::SpinThenYield => Ladder::parking(64, 4096),
+            WaitStrategy::SpinThenYield => Ladder::lingering(64, park_after),
             WaitStrategy::Backoff => Ladder::parking(64, 16),
         }
     }
@@ -73,6 +88,7 @@ impl Ladder {
     #[inline]
     pub(crate) fn reset(&mut self) {
         self.round = 0;
+        self.yielding_since = None;
     }
 
     /// The next step, climbing one rung.
@@ -83,7 +99,14 @@ impl Ladder {
             return Step::Spin;
         }
         let past_spins = round - self.spins;
-        if past_spins < self.yields {
+        if let Some(linger) = self.linger {
+            // One clock read per yield: small beside the system call it precedes.
+            let now = Instant::now();
+            let since = *self.yielding_since.get_or_insert(now);
+            if now.saturating_duration_since(since) < linger {
+                return Step::Yield;
+            }
+        } else if past_spins < self.yields {
             return Step::Yield;
         }
         if self.parks {
@@ -148,16 +171,37 @@ mod tests {
 
     #[test]
     fn shard_strategies_keep_to_their_rungs() {
-        let mut spin = Ladder::for_shard(WaitStrategy::BusySpin);
+        let ms = Duration::from_millis;
+        let mut spin = Ladder::for_shard(WaitStrategy::BusySpin, ms(1));
         assert!(steps(&mut spin, 10_000).iter().all(|s| *s == Step::Spin));
-        let mut backoff = Ladder::for_shard(WaitStrategy::Backoff);
+        let mut backoff = Ladder::for_shard(WaitStrategy::Backoff, ms(1));
         let last = *steps(&mut backoff, 200).last().unwrap();
         assert_eq!(last, Step::Park);
-        let mut yielding = Ladder::for_shard(WaitStrategy::SpinThenYield);
-        assert_eq!(
-            *steps(&mut yielding, 64 + 4096).last().unwrap(),
-            Step::Yield
-        );
-        assert_eq!(yielding.next_step(), Step::Park);
+        let mut no_linger = Ladder::for_shard(WaitStrategy::SpinThenYield, Duration::ZERO);
+        assert_eq!(*steps(&mut no_linger, 65).last().unwrap(), Step::Park);
+    }
+
+    #[test]
+    fn a_lingering_ladder_yields_for_its_time_then_parks_and_starts_over_on_reset() {
+        let linger = Duration::from_millis(20);
+        let mut ladder = Ladder::for_shard(WaitStrategy::SpinThenYield, linger);
+        assert!(steps(&mut ladder, 64).iter().all(|s| *s == Step::Spin));
+        let first_yield = Instant::now();
+        let mut yields = 0u64;
+        let parked_after = loop {
+            match ladder.next_step() {
+                Step::Yield => yields += 1,
+                Step::Park => break first_yield.elapsed(),
+                other => panic!("unexpected rung {other:?}"),
+            }
+        };
+        // Time bounds the yielding, not a count: it lasted at least the linger, and a
+        // clock read is all each yield rung costs here (no yield is taken).
+        assert!(parked_after >= linger, "parked after {parked_after:?}");
+        assert!(yields > 0);
+        assert_eq!(ladder.next_step(), Step::Park);
+        ladder.reset();
+        assert!(steps(&mut ladder, 64).iter().all(|s| *s == Step::Spin));
+        assert_eq!(ladder.next_step(), Step::Yield, "reset restarts the linger");
     }
 }

@@ -136,6 +136,11 @@ fn every_field_is_checked() {
         "0 is outside 1..=65536",
     );
     problem(
+        with(|c| c.park_after = Duration::from_secs(2)),
+        "park_after",
+        "2s is outside 0ns..=1s",
+    );
+    problem(
         with(|c| c.shutdown_timeout = Duration::ZERO),
         "shutdown_timeout",
         "0ns is outside",

@@ -20,6 +20,8 @@ fn every_setting_is_applied() {
         "backpressure": {"mode": "sample", "keep_one_in": 7, "high_water_pct": 80},
         "batch": {"max_events": 10, "max_bytes": 2000, "max_delay_us": 250},
         "wait_strategy": "spin_then_yield",
+        "park_after_us": 250,
+        "io_wait_strategy": "busy_spin",
         "adapter_timeout_ms": 1500,
         "adapter_retries": 9,
         "retry_backoff_initial_ms": 20,
@@ -53,6 +55,8 @@ fn every_setting_is_applied() {
         }
     );
     assert_eq!(c.wait_strategy, WaitStrategy::SpinThenYield);
+    assert_eq!(c.park_after, Duration::from_micros(250));
+    assert_eq!(c.io_wait_strategy, Some(WaitStrategy::BusySpin));
     assert_eq!(
         (c.adapter_timeout, c.adapter_retries),
         (Duration::from_millis(1500), 9)
@@ -170,6 +174,14 @@ fn unknown_keys_and_bad_values_are_errors() {
     rejects(
         r#"{"adapter":{"type":"noop"},"wait_strategy":"spin"}"#,
         "unknown variant `spin`",
+    );
+    rejects(
+        r#"{"adapter":{"type":"noop"},"io_wait_strategy":"sleep"}"#,
+        "unknown variant `sleep`",
+    );
+    rejects(
+        r#"{"adapter":{"type":"noop"},"park_after_us":"1ms"}"#,
+        "park_after_us",
     );
     rejects(
         r#"{"adapter":{"type":"noop"},"backpressure":"wait"}"#,

@@ -32,18 +32,36 @@ fn pause(i: u64) -> Duration {
 
 #[test]
 fn every_event_after_idle_reaches_the_store_without_a_flush() {
-    for strategy in [WaitStrategy::Backoff, WaitStrategy::SpinThenYield] {
+    // Pauses of 0–300 µs fall on both sides of a 100 µs linger: events arrive while the
+    // shard (and, in the last case, the I/O thread) yields, as it gives up and parks,
+    // and after.
+    let us = Duration::from_micros;
+    let cases = [
+        (WaitStrategy::Backoff, us(1000), None),
+        (WaitStrategy::SpinThenYield, us(1000), None),
+        (WaitStrategy::SpinThenYield, us(100), None),
+        (
+            WaitStrategy::SpinThenYield,
+            us(100),
+            Some(WaitStrategy::SpinThenYield),
+        ),
+    ];
+    for (strategy, park_after, io_wait) in cases {
         let store = MemoryAdapter::new();
-        let bus = builder(1)
+        let mut config = builder(1)
             .wait_strategy(strategy)
-            .batch(BatchConfig::default())
-            .build(store.clone())
-            .unwrap();
+            .park_after(park_after)
+            .batch(BatchConfig::default());
+        if let Some(io_wait) = io_wait {
+            config = config.io_wait_strategy(io_wait);
+        }
+        let bus = config.build(store.clone()).unwrap();
         let mut producer = bus.producer();
+        let case = format!("{strategy:?}, park after {park_after:?}, I/O {io_wait:?}");
         for i in 0..1500u64 {
             std::thread::sleep(pause(i));
             producer.ingest_raw(i.to_le_bytes()).unwrap();
-            wait_for_store(&store, i as usize + 1, &format!("{strategy:?} event {i}"));
+            wait_for_store(&store, i as usize + 1, &format!("{case}: event {i}"));
         }
         let stats = bus.shutdown().unwrap();
         assert_eq!((stats.accepted, stats.written), (1500, 1500));

@@ -9,9 +9,8 @@ use corelane_io::Adapter;
 
 use crate::Bus;
 use crate::config::scaling::ScalingPolicy;
-use crate::config::settings::{
-    Backpressure, BatchConfig, Config, ConfigError, CorePlan, WaitStrategy,
-};
+use crate::config::settings::{Backpressure, BatchConfig, Config, CorePlan, WaitStrategy};
+use crate::config::validate::ConfigError;
 use crate::error::BuildError;
 
 /// Collects settings, then validates them: [`build`](Self::build) starts a bus,
@@ -87,6 +86,8 @@ impl BusBuilder {
         batch: BatchConfig,
         /// See [`Config::wait_strategy`].
         wait_strategy: WaitStrategy,
+        /// See [`Config::park_after`].
+        park_after: Duration,
         /// See [`Config::adapter_timeout`].
         adapter_timeout: Duration,
         /// See [`Config::adapter_retries`].
@@ -130,6 +131,12 @@ impl BusBuilder {
                 .max(1);
         }
         self.config
+    }
+
+    /// See [`Config::io_wait_strategy`]: how the I/O thread waits when idle.
+    pub fn io_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.config.io_wait_strategy = Some(strategy);
+        self
     }
 
     /// See [`Config::max_shards`]: makes the bus scalable up to `max_shards`.

@@ -10,7 +10,9 @@
 //!   "max_event_bytes": 16384,
 //!   "backpressure": {"mode": "block", "timeout_ms": 100},
 //!   "batch": {"max_events": 256, "max_bytes": 262144, "max_delay_us": 0},   // or "low_latency"
-//!   "wait_strategy": "backoff",              // "busy_spin" | "spin_then_yield" | "backoff"
+//!   "wait_strategy": "spin_then_yield",      // "busy_spin" | "spin_then_yield" | "backoff"
+//!   "park_after_us": 1000,
+//!   "io_wait_strategy": "backoff",           // absent: follows wait_strategy
 //!   "adapter_timeout_ms": 5000,
 //!   "adapter_retries": 5,
 //!   "retry_backoff_initial_ms": 100,
@@ -34,8 +36,8 @@ use serde_json::Value;
 use crate::Bus;
 use crate::config::builder::BusBuilder;
 use crate::config::json_forms;
-use crate::config::settings::FieldProblem;
-use crate::config::settings::{Config, ConfigError};
+use crate::config::settings::Config;
+use crate::config::validate::{ConfigError, FieldProblem};
 use crate::error::BuildError;
 
 /// A parsed JSON bus description: the configuration and the adapter to open.
@@ -174,6 +176,21 @@ fn problem(field: &'static str, message: String) -> ConfigError {
     ConfigError::from_problems(vec![FieldProblem { field, message }])
 }
 
+/// The error of a configuration object that did not deserialize, naming the key at
+/// fault: serde's own message names the type it expected, not the key.
+fn config_problem(
+    object: &serde_json::Map<String, Value>,
+    error: serde_json::Error,
+) -> ConfigError {
+    for (key, value) in object {
+        let alone = serde_json::Map::from_iter([(key.clone(), value.clone())]);
+        if let Err(e) = serde_json::from_value::<Config>(Value::Object(alone)) {
+            return problem("json", format!("{key}: {e}"));
+        }
+    }
+    problem("json", error.to_string())
+}
+
 impl BusJson {
     /// Parses a JSON description. Malformed JSON, unknown keys and values of the wrong
     /// shape are errors naming the key; ranges are checked by [`BusJson::build`].
@@ -212,8 +229,8 @@ impl BusJson {
             }
         };
         let max_event_bytes_given = object.contains_key("max_event_bytes");
-        let config: Config = serde_json::from_value(Value::Object(object))
-            .map_err(|e| problem("json", e.to_string()))?;
+        let config: Config = serde_json::from_value(Value::Object(object.clone()))
+            .map_err(|e| config_problem(&object, e))?;
         let mut builder = BusBuilder::from_config(config);
         if !max_event_bytes_given {
             builder = builder.default_max_event_bytes();

@@ -105,6 +105,7 @@ impl IoLoop {
             events: Events::with_capacity(8),
             ladder: match config.idle {
                 IdlePolicy::Spin => Ladder::new(64, u32::MAX, Duration::ZERO, Duration::ZERO),
+                IdlePolicy::Linger(linger) => Ladder::lingering(64, linger),
                 IdlePolicy::Sleep => Ladder::new(64, 0, Duration::ZERO, Duration::ZERO),
             },
             config,

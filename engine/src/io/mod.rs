@@ -53,6 +53,9 @@ pub(crate) enum IdlePolicy {
     /// while (never sleeping): lowest latency; burns a core, but lets a thread that
     /// shares it run.
     Spin,
+    /// Spin briefly, yield for this long, then sleep as `Sleep` does: events that keep
+    /// coming find the thread awake.
+    Linger(Duration),
     /// Spin briefly, then sleep in `mio::Poll` until woken or a retry timer is due.
     Sleep,
 }

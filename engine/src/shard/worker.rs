@@ -183,7 +183,8 @@ impl ShardWorker {
 
 impl ShardWorker {
     fn run(&mut self) {
-        let mut idler = Ladder::for_shard(self.bus.config.wait_strategy);
+        let config = &self.bus.config;
+        let mut idler = Ladder::for_shard(config.wait_strategy, config.park_after);
         loop {
             self.attach_rings();
             self.check_flush();

@@ -68,12 +68,21 @@ pub struct Args {
     /// Batch preset: low-latency, default, or high-throughput.
     #[arg(long, default_value = "default", value_parser = parse_batch)]
     batch: BatchConfig,
-    /// Shard wait strategy: busy-spin, spin-then-yield, or backoff.
-    #[arg(long, default_value = "backoff", value_parser = parse_wait)]
+    /// Shard wait strategy: spin-then-yield (yield for --park-after, then park),
+    /// backoff (park soon), or busy-spin (never park).
+    #[arg(long, default_value = "spin-then-yield", value_parser = parse_wait)]
     wait: WaitStrategy,
-    /// Configuration profile: default, or low-latency (batches sealed every pass and
-    /// shard threads that spin and yield instead of parking; overrides --batch and
-    /// --wait).
+    /// How long an idle spin-then-yield shard keeps yielding before it parks (0 to
+    /// 1s).
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    park_after: Duration,
+    /// I/O thread wait strategy when idle, as --wait (default: busy-spin with
+    /// --wait busy-spin, backoff otherwise).
+    #[arg(long, value_parser = parse_wait)]
+    io_wait: Option<WaitStrategy>,
+    /// Configuration profile: default, or low-latency (batches sealed every pass, and
+    /// busy-spinning shard threads when the machine has a core for each; overrides
+    /// --batch and --wait).
     #[arg(long, default_value = "default", value_parser = parse_profile)]
     profile: Profile,
     /// Print the summary as JSON on stdout instead of tables.
@@ -101,7 +110,8 @@ fn parse_batch(text: &str) -> Result<BatchConfig, String> {
 /// A `--profile` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// The defaults (smart batching, shard threads that park when idle).
+    /// The defaults (smart batching, shard threads that yield for a millisecond when
+    /// idle, then park).
     Default,
     /// `Config::low_latency()`.
     LowLatency,
@@ -216,6 +226,7 @@ fn build_bus(args: &Args, probe: Arc<Probe>) -> Result<Bus, Failure> {
         // A network store answers in milliseconds: retry through short outages.
         .adapter_retries(20)
         .wait_strategy(args.wait)
+        .park_after(args.park_after)
         .batch(args.batch)
         .max_event_bytes(args.event_bytes)
         .ring_capacity_bytes(
@@ -227,6 +238,9 @@ fn build_bus(args: &Args, probe: Arc<Probe>) -> Result<Bus, Failure> {
         .backpressure(Backpressure::block(Duration::from_secs(30)));
     if let Some(shards) = args.shards {
         builder = builder.num_shards(shards);
+    }
+    if let Some(io_wait) = args.io_wait {
+        builder = builder.io_wait_strategy(io_wait);
     }
     if let Some(max) = args.max_shards {
         let start = args.shards.unwrap_or(1);

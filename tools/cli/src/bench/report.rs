@@ -83,6 +83,8 @@ fn summary_json(args: &Args, store: &str, m: &Measured) -> Value {
         "event_bytes": args.event_bytes,
         "batch": {"max_events": m.batch.max_events, "max_bytes": m.batch.max_bytes, "max_delay_ns": m.batch.max_delay.as_nanos() as u64},
         "wait_strategy": format!("{:?}", m.wait),
+        "park_after_us": args.park_after.as_micros() as u64,
+        "io_wait_strategy": args.io_wait.map(|w| format!("{w:?}")),
         "throughput_events_per_s": m.throughput(),
         "ingest_latency": percentiles(&m.ingest),
         "ingest_latency_sampling": if args.rate.is_some() { "every call, from intended send time" } else { "every 16th call" },
