@@ -172,6 +172,42 @@ fn round_trip_streams_and_headers_as_documented() {
 /// A batch sent again (its acknowledgement lost) is stored once: the server recognises
 /// the Nats-Msg-Id of every event.
 #[test]
+fn batches_larger_than_the_ack_window_are_stored_whole_and_in_order() {
+    let Some(server) = Server::nats(&[]) else {
+        return;
+    };
+    // The pipeline tops its window up once half is answered; odd windows and a window
+    // of one exercise the edges. Reads go through the same pipeline with the same window.
+    for (round, window) in [1usize, 2, 7, 64].into_iter().enumerate() {
+        let js = adapter(&server.nats_url(), |c| {
+            c.max_pending_acks = window;
+            c.prefix = format!("window{round}");
+        });
+        js.init(2, deadline()).unwrap();
+        js.write_batch(&batch(0, 0, 0x77, 301), deadline()).unwrap();
+        js.write_batch(&batch(1, 0, 0x77, 150), deadline()).unwrap();
+        js.write_batch(&batch(0, 301, 0x77, 99), deadline())
+            .unwrap();
+        assert_eq!(js.stream_messages(0, deadline()).unwrap(), 400);
+        assert_eq!(js.stream_messages(1, deadline()).unwrap(), 150);
+        let events = read_all(js, 2);
+        let of = |shard: u32| -> Vec<u64> {
+            events
+                .iter()
+                .filter(|e| e.shard == shard)
+                .map(|e| e.sequence)
+                .collect()
+        };
+        assert_eq!(of(0), (0..400).collect::<Vec<_>>(), "window {window}");
+        assert_eq!(of(1), (0..150).collect::<Vec<_>>(), "window {window}");
+        for e in &events {
+            let want = format!(r#"{{"n":{}}}"#, e.sequence);
+            assert_eq!(e.payload, want.as_bytes(), "window {window}");
+        }
+    }
+}
+
+#[test]
 fn a_resent_batch_is_deduplicated_by_the_server() {
     let Some(server) = Server::nats(&[]) else {
         return;
