@@ -69,10 +69,11 @@ pub(crate) struct Routing {
     pub(crate) table: Option<Arc<BucketTable>>,
 }
 
-/// How to wake one shard thread: its park flag, and its current thread.
+/// How to wake one shard thread: its park flag (shared with every producer's ring to
+/// the shard, which reads it after each write), and its current thread.
 #[derive(Debug, Default)]
 pub(crate) struct ShardWake {
-    pub(crate) flag: ParkFlag,
+    pub(crate) flag: Arc<ParkFlag>,
     pub(crate) thread: Mutex<Option<Thread>>,
 }
 
@@ -252,7 +253,8 @@ impl BusShared {
     /// A new ring to `shard`: its reading end goes to the shard's thread. Called with the
     /// registry lock held, for a shard that takes traffic under the published routing.
     pub(crate) fn ring_to(&self, shard: u32) -> RingWriter {
-        let (writer, reader) = ring(self.config.ring_capacity_bytes);
+        let flag = Arc::clone(&self.wakes[shard as usize].flag);
+        let (writer, reader) = ring(self.config.ring_capacity_bytes, flag);
         let _ = self.inboxes[shard as usize].send(reader);
         writer
     }

@@ -19,7 +19,10 @@ fn worker(batch: BatchConfig) -> (ShardWorker, RingWriter) {
         ..Config::default()
     };
     let mut parts = bus_without_threads(config);
-    let (writer, reader) = ring(parts.bus.config.ring_capacity_bytes);
+    let (writer, reader) = ring(
+        parts.bus.config.ring_capacity_bytes,
+        Arc::clone(&parts.bus.wakes[0].flag),
+    );
     let inbox = parts.inboxes.remove(0);
     parts.bus.inboxes[0].send(reader).unwrap();
     let setup = ShardSetup {

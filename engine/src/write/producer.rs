@@ -421,13 +421,17 @@ impl Producer {
         if let Backpressure::Sample { keep_one_in, .. } = self.backpressure {
             self.sample(shard, keep_one_in)?;
         }
-        if !self.rings[shard as usize].try_write(payload) {
+        let ring = &mut self.rings[shard as usize];
+        let parked = if ring.try_write(payload) {
+            // One load of a read-mostly line through the ring's own pointer.
+            ring.shard_may_be_parked(self.barrier)
+        } else {
             self.wait_for_room(shard, payload)?;
-        }
-        // One load of a read-mostly line: the unpark only when the shard had gone idle.
-        let wake = &self.bus.wakes[shard as usize];
-        if wake.flag.needs_wake(self.barrier) {
-            wake.unpark();
+            self.rings[shard as usize].shard_may_be_parked(self.barrier)
+        };
+        if parked {
+            // The unpark only when the shard had gone idle.
+            self.bus.wakes[shard as usize].unpark();
         }
         let accepted = &self.slot.counters.accepted[shard as usize];
         let count = accepted.load(std::sync::atomic::Ordering::Relaxed);

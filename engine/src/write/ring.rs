@@ -5,20 +5,26 @@
 //! reader never sees a partial record. Either part may wrap around the end of the ring.
 
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use rtrb::{Consumer, CopyToUninit, Producer, RingBuffer};
+
+use crate::epoch::Barrier;
+use crate::wake::ParkFlag;
 
 /// Bytes of framing in front of each payload.
 pub(crate) const RECORD_HEADER_BYTES: usize = 4;
 
-/// A ring's two ends: the writer for a producer, the reader for a shard thread.
-pub(crate) fn ring(capacity_bytes: usize) -> (RingWriter, RingReader) {
+/// A ring's two ends: the writer for a producer, the reader for a shard thread. The
+/// writer holds the reading shard's park flag.
+pub(crate) fn ring(capacity_bytes: usize, shard_flag: Arc<ParkFlag>) -> (RingWriter, RingReader) {
     let (tx, rx) = RingBuffer::new(capacity_bytes);
     (
         RingWriter {
             tx,
             capacity: capacity_bytes,
             sample_count: 0,
+            shard_flag,
         },
         RingReader {
             rx,
@@ -35,9 +41,19 @@ pub(crate) struct RingWriter {
     capacity: usize,
     /// Events seen above the high-water mark, for `Backpressure::Sample`.
     pub(crate) sample_count: u32,
+    /// The park flag of the shard that reads this ring: held here so that the check
+    /// after a write is a load through a pointer the write already brought to cache.
+    shard_flag: Arc<ParkFlag>,
 }
 
 impl RingWriter {
+    /// After a write: true when the reading shard may be parked and must be unparked
+    /// (`wake.rs`, the producer's side of the protocol).
+    #[inline]
+    pub(crate) fn shard_may_be_parked(&self, barrier: Barrier) -> bool {
+        self.shard_flag.needs_wake(barrier)
+    }
+
     /// Appends one record; false (and nothing written) when the ring lacks room.
     #[inline]
     pub(crate) fn try_write(&mut self, payload: &[u8]) -> bool {
@@ -177,7 +193,7 @@ mod tests {
     fn records_survive_wrapping_at_every_offset() {
         // A 4 KiB ring and records of every length 0..=300: headers and payloads wrap
         // around the end at every possible split point.
-        let (mut w, mut r) = ring(4096);
+        let (mut w, mut r) = ring(4096, Default::default());
         let mut expected = std::collections::VecDeque::new();
         let mut got = 0usize;
         for len in 0..=300usize {
@@ -204,7 +220,7 @@ mod tests {
 
     #[test]
     fn refused_record_stays_and_full_ring_refuses() {
-        let (mut w, mut r) = ring(4096);
+        let (mut w, mut r) = ring(4096, Default::default());
         let big = vec![9u8; 4092];
         assert!(w.try_write(&big));
         assert!(
