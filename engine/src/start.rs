@@ -235,6 +235,8 @@ pub(crate) fn spawn_shard(
         clock,
         bus: Arc::clone(shared),
         started_by_change: started_by,
+        // Before the spawn, so before the change that starts this thread publishes.
+        seen_gain: shared.gains[shard as usize].load(Ordering::Acquire),
     };
     // Handed over through a cell, so that a failed spawn gives the setup back.
     let cell = Arc::new(parking_lot::Mutex::new(Some(setup)));

@@ -169,8 +169,8 @@ fn round_trip_streams_and_headers_as_documented() {
     );
 }
 
-/// A batch sent again (its acknowledgement lost) is stored once: the server recognises
-/// the Nats-Msg-Id of every event.
+/// A batch larger than the window of unacknowledged publishes is stored whole and in
+/// order, and read back whole through the same pipeline.
 #[test]
 fn batches_larger_than_the_ack_window_are_stored_whole_and_in_order() {
     let Some(server) = Server::nats(&[]) else {
@@ -207,6 +207,8 @@ fn batches_larger_than_the_ack_window_are_stored_whole_and_in_order() {
     }
 }
 
+/// A batch sent again (its acknowledgement lost) is stored once: the server recognises
+/// the Nats-Msg-Id of every event.
 #[test]
 fn a_resent_batch_is_deduplicated_by_the_server() {
     let Some(server) = Server::nats(&[]) else {

@@ -57,8 +57,9 @@ pub struct Config {
     /// How long an idle shard thread under [`WaitStrategy::SpinThenYield`] keeps
     /// yielding after its last work before it parks. Events that arrive within it are
     /// taken in microseconds without a wake-up; the price is the yielding thread's CPU
-    /// (up to a core per shard while events keep coming at least this often). Other
-    /// strategies ignore it. 0..=1 s. Default: 1 ms.
+    /// (up to a core per shard while events keep coming at least this often). The I/O
+    /// thread uses it too when `io_wait_strategy` is `SpinThenYield`; other strategies
+    /// ignore it. 0..=1 s. Default: 1 ms.
     #[serde(rename = "park_after_us", with = "crate::config::micros")]
     pub park_after: Duration,
     /// How the I/O thread waits when it has nothing to do: `BusySpin` checks without
@@ -256,7 +257,8 @@ impl Config {
     /// timed steps: [`WaitStrategy::BusySpin`] when the machine has a core for every
     /// shard, the I/O thread and a producer, [`WaitStrategy::SpinThenYield`] otherwise
     /// (spinning threads that outnumber cores delay each other by whole time slices).
-    /// Measured on a 2-vCPU VM (docs/benchmarks.md): ingest → written p50 ≈ 3 µs.
+    /// Measured on a 2-vCPU VM (docs/benchmarks.md), ingest → written p50: about 3 µs
+    /// with `BusySpin`, 6–7 µs with `SpinThenYield` (the choice there).
     ///
     /// # Examples
     ///

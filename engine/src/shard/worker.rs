@@ -43,6 +43,10 @@ pub(crate) struct ShardSetup {
     /// A thread started by a scale change: when it takes over keys, it holds its output
     /// until change `hold`'s barrier.
     pub(crate) started_by_change: Option<StartedBy>,
+    /// The shard's gain word when the thread was spawned. Read by the spawner, not by
+    /// the thread: a thread that starts late (after its change completed and a later
+    /// one published this shard's gain) must still see that later gain as new.
+    pub(crate) seen_gain: u64,
 }
 
 /// How a thread started by a scale change opens its queue at the I/O thread.
@@ -144,7 +148,7 @@ impl ShardWorker {
             flush_ticket: 0,
             flush_owed: false,
             ring_fill_peak: 0,
-            seen_gain: setup.bus.gains[setup.shard as usize].load(Ordering::Acquire),
+            seen_gain: setup.seen_gain,
             busy_ns: 0,
             last_pass: None,
             bus: setup.bus,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{ShardSetup, ShardWorker};
+use super::{ShardSetup, ShardWorker, StartedBy};
 use crate::clock::Clock;
 use crate::config::settings::{BatchConfig, Config};
 use crate::io::ShardMsg;
@@ -13,6 +13,12 @@ use crate::shared::testing::bus_without_threads;
 use crate::write::ring::{RingWriter, ring};
 
 fn worker(batch: BatchConfig) -> (ShardWorker, RingWriter) {
+    let (setup, writer) = setup(batch);
+    (ShardWorker::new(setup), writer)
+}
+
+/// What a spawner hands a new shard thread, before the thread builds its worker.
+fn setup(batch: BatchConfig) -> (ShardSetup, RingWriter) {
     let config = Config {
         num_shards: 1,
         batch,
@@ -33,10 +39,11 @@ fn worker(batch: BatchConfig) -> (ShardWorker, RingWriter) {
         last_ts: 0,
         core: None,
         clock: Clock::new(),
+        seen_gain: parts.bus.gains[0].load(Ordering::Acquire),
         bus: Arc::clone(&parts.bus),
         started_by_change: None,
     };
-    (ShardWorker::new(setup), writer)
+    (setup, writer)
 }
 
 /// One pass of the loop, without handing anything to the I/O thread.
@@ -154,4 +161,21 @@ fn a_shard_that_takes_over_keys_holds_what_it_drains_after_the_change() {
     pass(&mut w);
     w.seal();
     assert_eq!(outbox(&w), ["100+4", "A6", "104+2", "106+1"]);
+}
+
+#[test]
+fn a_thread_that_starts_after_a_later_change_gave_it_keys_still_holds_for_that_change() {
+    // Change 5 starts this shard's thread, and the thread is slow to run: change 5
+    // completes and change 9 publishes this shard's gain before the thread builds its
+    // worker. It must hold what it drains for change 9's barrier too — it learns of the
+    // gain by comparing with the word its spawner read, not with one it reads itself
+    // (found by tests/scaling_rounds.rs: a key's newer event written before an older
+    // one of the shard that lost it, in about one run in ten).
+    let (mut setup, mut writer) = setup(BatchConfig::low_latency());
+    setup.started_by_change = Some(StartedBy { hold: Some(5) });
+    setup.bus.gains[0].store(9, Ordering::SeqCst);
+    let mut w = ShardWorker::new(setup);
+    push(&mut writer, 2, 8);
+    pass(&mut w);
+    assert_eq!(outbox(&w), ["A5", "A9", "100+2"]);
 }
