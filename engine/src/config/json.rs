@@ -178,11 +178,8 @@ fn problem(field: &'static str, message: String) -> ConfigError {
 
 /// The error of a configuration object that did not deserialize, naming the key at
 /// fault: serde's own message names the type it expected, not the key.
-fn config_problem(
-    object: &serde_json::Map<String, Value>,
-    error: serde_json::Error,
-) -> ConfigError {
-    for (key, value) in object {
+fn config_problem(settings: &Value, error: serde_json::Error) -> ConfigError {
+    for (key, value) in settings.as_object().into_iter().flatten() {
         let alone = serde_json::Map::from_iter([(key.clone(), value.clone())]);
         if let Err(e) = serde_json::from_value::<Config>(Value::Object(alone)) {
             return problem("json", format!("{key}: {e}"));
@@ -229,8 +226,9 @@ impl BusJson {
             }
         };
         let max_event_bytes_given = object.contains_key("max_event_bytes");
-        let config: Config = serde_json::from_value(Value::Object(object.clone()))
-            .map_err(|e| config_problem(&object, e))?;
+        // Read through a reference: the object is kept for naming a bad key.
+        let settings = Value::Object(object);
+        let config = Config::deserialize(&settings).map_err(|e| config_problem(&settings, e))?;
         let mut builder = BusBuilder::from_config(config);
         if !max_event_bytes_given {
             builder = builder.default_max_event_bytes();
