@@ -351,6 +351,21 @@ fn errors_are_one_line_with_a_non_zero_exit() {
     );
 }
 
+/// A pump that fails before it reads its input closes the pipe under its feeder; what
+/// counts is its exit status and its message. (The input is larger than a pipe holds,
+/// so the feeder is still writing when the pump exits.)
+#[test]
+fn a_pump_that_fails_before_reading_its_input_still_reports_why() {
+    let input = "{\"i\":1}\n".repeat(64 * 1024);
+    let out = run(&["pump", "--adapter", "redis://127.0.0.1:1"], Some(&input));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("adapter redis failed to initialise"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn tail_follow_prints_new_events_until_its_limit() {
     let dir = tempfile::tempdir().unwrap();
