@@ -219,6 +219,17 @@ fn the_low_latency_profile_fits_the_machine_and_every_form_agrees() {
         .unwrap();
     assert_eq!(built.wait_strategy, expected_wait(1));
     assert_eq!(built.batch, corelane::BatchConfig::low_latency());
+    // A scalable bus is fitted to the most shards it may run.
+    let scalable = corelane::Config::builder()
+        .low_latency()
+        .num_shards(1)
+        .max_shards(cores.max(2))
+        .build_config()
+        .unwrap();
+    assert_eq!(
+        scalable.wait_strategy,
+        corelane::WaitStrategy::SpinThenYield
+    );
     let json = corelane::config::BusJson::from_json(
         r#"{"num_shards":1,"profile":"low_latency","adapter":{"type":"noop"}}"#,
     )

@@ -283,10 +283,11 @@ impl Config {
         })
     }
 
-    /// Applies the low-latency profile to this configuration's shard count.
+    /// Applies the low-latency profile to the most shards this configuration may run
+    /// ([`Config::shard_slots`]: a scalable bus counts its `max_shards`).
     pub(crate) fn apply_low_latency(&mut self) {
         self.batch = BatchConfig::low_latency();
-        self.wait_strategy = if available_cores() >= self.num_shards + 2 {
+        self.wait_strategy = if available_cores() >= self.shard_slots() + 2 {
             WaitStrategy::BusySpin
         } else {
             WaitStrategy::SpinThenYield
@@ -309,12 +310,12 @@ impl Config {
     }
 
     /// How many threads would spin without ever sleeping, and on how many cores, when
-    /// that is more than the machine has: `BusySpin` shard threads, and the I/O thread
-    /// when it spins too.
+    /// that is more than the machine has: `BusySpin` shard threads (as many as the bus
+    /// may run: [`Config::shard_slots`]), and the I/O thread when it spins too.
     pub(crate) fn oversubscribed_spinners(&self) -> Option<(usize, usize)> {
         let cores = available_cores();
         let spinning = |strategy| usize::from(strategy == WaitStrategy::BusySpin);
-        let spinners = self.num_shards * spinning(self.wait_strategy) + spinning(self.io_wait());
+        let spinners = self.shard_slots() * spinning(self.wait_strategy) + spinning(self.io_wait());
         (self.wait_strategy == WaitStrategy::BusySpin && spinners > cores)
             .then_some((spinners, cores))
     }
@@ -323,4 +324,34 @@ impl Config {
 /// Cores this process may run on (at least 1).
 pub(crate) fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scalable bus may grow to `max_shards`: the warning counts the threads it may
+    /// spin then, not the ones it starts with.
+    #[test]
+    fn busy_spin_counts_the_shards_a_scalable_bus_may_grow_to() {
+        let cores = available_cores();
+        let config = Config {
+            num_shards: 1,
+            max_shards: Some(cores + 1),
+            wait_strategy: WaitStrategy::BusySpin,
+            ..Config::default()
+        };
+        assert_eq!(config.oversubscribed_spinners(), Some((cores + 2, cores)));
+        let fixed = Config {
+            max_shards: None,
+            ..config.clone()
+        };
+        let expected = (2 > cores).then_some((2, cores));
+        assert_eq!(fixed.oversubscribed_spinners(), expected);
+        let yielding = Config {
+            wait_strategy: WaitStrategy::SpinThenYield,
+            ..config
+        };
+        assert_eq!(yielding.oversubscribed_spinners(), None);
+    }
 }
