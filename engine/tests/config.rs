@@ -219,6 +219,23 @@ fn the_low_latency_profile_fits_the_machine_and_every_form_agrees() {
         .unwrap();
     assert_eq!(built.wait_strategy, expected_wait(1));
     assert_eq!(built.batch, corelane::BatchConfig::low_latency());
+    // Yielding shards hand batches to an I/O thread that lingers too; spinning shards
+    // have one that polls (it follows them). A strategy given for it stands.
+    let expected_io = match expected_wait(1) {
+        corelane::WaitStrategy::SpinThenYield => Some(corelane::WaitStrategy::SpinThenYield),
+        _ => None,
+    };
+    assert_eq!(built.io_wait_strategy, expected_io);
+    let chosen = corelane::Config::builder()
+        .io_wait_strategy(corelane::WaitStrategy::Backoff)
+        .low_latency()
+        .num_shards(1)
+        .build_config()
+        .unwrap();
+    assert_eq!(
+        chosen.io_wait_strategy,
+        Some(corelane::WaitStrategy::Backoff)
+    );
     // A scalable bus is fitted to the most shards it may run.
     let scalable = corelane::Config::builder()
         .low_latency()
@@ -229,6 +246,10 @@ fn the_low_latency_profile_fits_the_machine_and_every_form_agrees() {
     assert_eq!(
         scalable.wait_strategy,
         corelane::WaitStrategy::SpinThenYield
+    );
+    assert_eq!(
+        scalable.io_wait_strategy,
+        Some(corelane::WaitStrategy::SpinThenYield)
     );
     let json = corelane::config::BusJson::from_json(
         r#"{"num_shards":1,"profile":"low_latency","adapter":{"type":"noop"}}"#,

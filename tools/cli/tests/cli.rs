@@ -252,6 +252,38 @@ fn bench_reports_json_and_loses_nothing() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("ingest (from intended send)"), "{stdout}");
     assert!(stdout.contains("lost: 0"), "{stdout}");
+
+    // The low-latency profile's choices are what the summary reports: spinning threads
+    // only where each has a core, otherwise shard and I/O threads that linger.
+    let out = run(
+        &[
+            "bench",
+            "--adapter",
+            "noop",
+            "--shards",
+            "1",
+            "--duration",
+            "200ms",
+            "--rate",
+            "5k",
+            "--profile",
+            "low-latency",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(summary["lost"], 0);
+    assert_eq!(summary["batch"]["max_events"], 256);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (wait, io_wait) = if cores >= 3 {
+        ("BusySpin", serde_json::Value::Null)
+    } else {
+        ("SpinThenYield", serde_json::json!("SpinThenYield"))
+    };
+    assert_eq!(summary["wait_strategy"], wait);
+    assert_eq!(summary["io_wait_strategy"], io_wait);
 }
 
 #[test]

@@ -77,11 +77,13 @@ pub struct Args {
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     park_after: Duration,
     /// I/O thread wait strategy when idle, as --wait (default: busy-spin with
-    /// --wait busy-spin, backoff otherwise).
+    /// --wait busy-spin, spin-then-yield under --profile low-latency, backoff
+    /// otherwise).
     #[arg(long, value_parser = parse_wait)]
     io_wait: Option<WaitStrategy>,
-    /// Configuration profile: default, or low-latency (batches sealed every pass, and
-    /// busy-spinning shard threads when the machine has a core for each; overrides
+    /// Configuration profile: default, or low-latency (batches sealed every pass;
+    /// busy-spinning shard threads when the machine has a core for each, otherwise
+    /// shard and I/O threads that yield for --park-after before they park; overrides
     /// --batch and --wait).
     #[arg(long, default_value = "default", value_parser = parse_profile)]
     profile: Profile,
@@ -162,6 +164,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         num_shards: bus.num_shards(),
         batch: bus.config().batch,
         wait: bus.config().wait_strategy,
+        io_wait: bus.config().io_wait_strategy,
         drain_time: drained - produced.produce_time,
         produce_time: produced.produce_time,
         full_ring_waits: produced.full_ring_waits,

@@ -25,6 +25,9 @@ pub(super) struct Measured {
     pub(super) batch: corelane::BatchConfig,
     /// The shard wait strategy the bus ran with (after any profile).
     pub(super) wait: corelane::WaitStrategy,
+    /// The I/O thread's wait strategy as configured (after any profile); `None` follows
+    /// the shards'.
+    pub(super) io_wait: Option<corelane::WaitStrategy>,
     /// From the first producer's start to the last producer's end.
     pub(super) produce_time: Duration,
     /// From the last producer's end until the flush returned.
@@ -84,7 +87,7 @@ fn summary_json(args: &Args, store: &str, m: &Measured) -> Value {
         "batch": {"max_events": m.batch.max_events, "max_bytes": m.batch.max_bytes, "max_delay_ns": m.batch.max_delay.as_nanos() as u64},
         "wait_strategy": format!("{:?}", m.wait),
         "park_after_us": args.park_after.as_micros() as u64,
-        "io_wait_strategy": args.io_wait.map(|w| format!("{w:?}")),
+        "io_wait_strategy": m.io_wait.map(|w| format!("{w:?}")),
         "throughput_events_per_s": m.throughput(),
         "ingest_latency": percentiles(&m.ingest),
         "ingest_latency_sampling": if args.rate.is_some() { "every call, from intended send time" } else { "every 16th call" },
