@@ -6,7 +6,9 @@
 //! When `redis-server` and `redis-benchmark` are installed, a local server is started and
 //! the Redis adapter's sustained rate (one MULTI/EXEC of 1,000 XADDs per batch) is
 //! reported next to `redis-benchmark` running pipelined `XADD`s (64 per round trip) of
-//! records of the same size on the same server, in the same run.
+//! records of the same size on the same server, in the same run: with as many clients
+//! as the adapter has connections writing (one), which is the ratio's baseline (DESIGN
+//! §4), and with redis-benchmark's default 50 clients, what the server does flat out.
 //!
 //! When `nats-server` is installed, a local `nats-server -js` (file storage) is started
 //! and the JetStream adapter's sustained rate is reported: batches of 1,000 published
@@ -94,12 +96,15 @@ fn main() {
     }
     if let Some(redis) = redis_comparison(&mut results, &mut rows) {
         println!(
-            "  {:34} {:>14.0}\n  {:34} {:>14.0}   ratio {:.2}",
+            "  {:34} {:>14.0}\n  {:34} {:>14.0}   ratio {:.2}\n  {:34} {:>14.0}   ratio {:.2}",
             "redis adapter (MULTI/EXEC of 1000)",
-            redis.0,
-            "redis-benchmark XADD, pipeline 64",
-            redis.1,
-            redis.0 / redis.1
+            redis.adapter,
+            "redis-benchmark XADD -P 64 -c 1",
+            redis.one_client,
+            redis.adapter / redis.one_client,
+            "redis-benchmark XADD -P 64 -c 50",
+            redis.fifty_clients,
+            redis.adapter / redis.fifty_clients
         );
     }
     if let Some(rate) = jetstream_rate(&mut results, &mut rows) {
@@ -122,12 +127,21 @@ fn main() {
     );
 }
 
-/// Runs the Redis adapter and redis-benchmark against one local server; returns
-/// (adapter events/s, redis-benchmark XADDs/s), or `None` when Redis is not installed.
+/// The Redis adapter's rate and redis-benchmark's on the same server, events/s.
+struct RedisRates {
+    adapter: f64,
+    /// One client: as many as the adapter has connections writing.
+    one_client: f64,
+    /// redis-benchmark's default 50 clients.
+    fifty_clients: f64,
+}
+
+/// Runs the Redis adapter and redis-benchmark against one local server, or `None` when
+/// Redis is not installed.
 fn redis_comparison(
     results: &mut Vec<serde_json::Value>,
     rows: &mut Vec<(String, Summary)>,
-) -> Option<(f64, f64)> {
+) -> Option<RedisRates> {
     if std::process::Command::new("redis-benchmark")
         .arg("--version")
         .output()
@@ -149,30 +163,41 @@ fn redis_comparison(
         "A".repeat(88)
     );
     let n = scaled_count(300_000).to_string();
-    let out = std::process::Command::new("redis-benchmark")
-        .args(["-p", &server.port.to_string(), "-n", &n, "-P", "64", "-q"])
-        .args([
-            "XADD",
-            "bench:rb",
-            "*",
-            "d",
-            &record,
-            "dedup_id",
-            "abcdef0123456789:0:123456:7",
-        ])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "... XADD bench:rb * d {...}: 357714.28 requests per second, p50=7.815 msec"
-    let reference: f64 = text
-        .rsplit("requests per second")
-        .nth(1)?
-        .rsplit(|c: char| c.is_whitespace())
-        .find(|t| !t.is_empty())?
-        .parse()
-        .ok()?;
-    results.push(json!({"adapter": "redis-benchmark XADD -P 64", "events_per_s": reference}));
-    Some((rate, reference))
+    let benchmark = |clients: &str| -> Option<f64> {
+        let out = std::process::Command::new("redis-benchmark")
+            .args(["-p", &server.port.to_string(), "-n", &n, "-P", "64", "-q"])
+            .args(["-c", clients])
+            .args([
+                "XADD",
+                "bench:rb",
+                "*",
+                "d",
+                &record,
+                "dedup_id",
+                "abcdef0123456789:0:123456:7",
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "... XADD bench:rb * d {...}: 357714.28 requests per second, p50=7.815 msec"
+        text.rsplit("requests per second")
+            .nth(1)?
+            .rsplit(|c: char| c.is_whitespace())
+            .find(|t| !t.is_empty())?
+            .parse()
+            .ok()
+    };
+    let one_client = benchmark("1")?;
+    let fifty_clients = benchmark("50")?;
+    results.push(json!({"adapter": "redis-benchmark XADD -P 64 -c 1", "events_per_s": one_client}));
+    results.push(
+        json!({"adapter": "redis-benchmark XADD -P 64 -c 50", "events_per_s": fifty_clients}),
+    );
+    Some(RedisRates {
+        adapter: rate,
+        one_client,
+        fifty_clients,
+    })
 }
 
 /// The JetStream adapter against a local `nats-server -js`; `None` when not installed.
