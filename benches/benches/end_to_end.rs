@@ -1,6 +1,8 @@
 //! Latency from the intended send time of an event to the moment a probe adapter's
 //! `write_batch` sees it, at a paced rate (`CORELANE_BENCH_RATE`, default 20,000/s), for
-//! every wait strategy with the `low_latency()` and default batch presets.
+//! every wait strategy with the `low_latency()` and default batch presets, and for the
+//! whole low-latency profile (`Bus::builder().low_latency()`: on a machine with fewer
+//! cores than shards + 2 it lets the I/O thread linger too).
 //!
 //! Each event carries its intended send time; the probe reads the clock once when
 //! `write_batch` starts and records `now − intended` for every event of the batch. A
@@ -80,50 +82,69 @@ fn main() {
         ("low_latency", BatchConfig::low_latency()),
         ("default", BatchConfig::default()),
     ];
+    // Each row: a wait strategy and batch preset, or (None) the whole profile.
+    let shapes = strategies
+        .into_iter()
+        .flat_map(|s| presets.map(|p| Some((s, p))))
+        .chain([None]);
     let mut rows = Vec::new();
     let mut results = Vec::new();
-    for strategy in strategies {
-        for (preset_name, preset) in presets {
-            let probe = Arc::new(Probe {
-                origin: Instant::now(),
-                latencies: Mutex::new(histogram()),
-            });
-            let bus = Bus::builder()
-                .num_shards(1)
-                .cores(shard_core.map_or(CorePlan::Disabled, |c| CorePlan::Cores(vec![c])))
-                .io_core(producer_core)
-                .wait_strategy(strategy)
-                .batch(preset)
-                .build_shared(probe.clone())
-                .expect("bus");
-            let mut producer = bus.producer();
-            let mut payload = [0u8; 64];
-            // Warm-up, not recorded.
-            for _ in 0..1000 {
-                payload[..8].copy_from_slice(&0u64.to_le_bytes());
-                let _ = producer.ingest_raw(&payload[..]);
-            }
-            bus.flush(Duration::from_secs(10)).expect("flush");
-            probe.latencies.lock().reset();
-            let start = Instant::now() + Duration::from_millis(5);
-            for i in 0..events {
-                let at = start + period * i as u32;
-                spin_until(at);
-                let intended = at.duration_since(probe.origin).as_nanos() as u64;
-                payload[..8].copy_from_slice(&intended.to_le_bytes());
-                while producer.ingest_raw(&payload[..]).is_err() {
-                    std::hint::spin_loop();
-                }
-            }
-            bus.flush(Duration::from_secs(10)).expect("flush");
-            let summary = Summary::of(&probe.latencies.lock());
-            drop(producer);
-            bus.shutdown().expect("shutdown");
-            assert_eq!(summary.count, events, "every event seen once");
-            let label = format!("{strategy:?} + {preset_name}");
-            results.push(json!({"wait_strategy": format!("{strategy:?}"), "batch": preset_name, "latency": summary.to_json()}));
-            rows.push((label, summary));
+    for shape in shapes {
+        let probe = Arc::new(Probe {
+            origin: Instant::now(),
+            latencies: Mutex::new(histogram()),
+        });
+        let builder = Bus::builder()
+            .num_shards(1)
+            .cores(shard_core.map_or(CorePlan::Disabled, |c| CorePlan::Cores(vec![c])))
+            .io_core(producer_core);
+        let builder = match shape {
+            Some((strategy, (_, preset))) => builder.wait_strategy(strategy).batch(preset),
+            None => builder.low_latency(),
+        };
+        let bus = builder.build_shared(probe.clone()).expect("bus");
+        let mut producer = bus.producer();
+        let mut payload = [0u8; 64];
+        // Warm-up, not recorded.
+        for _ in 0..1000 {
+            payload[..8].copy_from_slice(&0u64.to_le_bytes());
+            let _ = producer.ingest_raw(&payload[..]);
         }
+        bus.flush(Duration::from_secs(10)).expect("flush");
+        probe.latencies.lock().reset();
+        let start = Instant::now() + Duration::from_millis(5);
+        for i in 0..events {
+            let at = start + period * i as u32;
+            spin_until(at);
+            let intended = at.duration_since(probe.origin).as_nanos() as u64;
+            payload[..8].copy_from_slice(&intended.to_le_bytes());
+            while producer.ingest_raw(&payload[..]).is_err() {
+                std::hint::spin_loop();
+            }
+        }
+        bus.flush(Duration::from_secs(10)).expect("flush");
+        let summary = Summary::of(&probe.latencies.lock());
+        drop(producer);
+        bus.shutdown().expect("shutdown");
+        assert_eq!(summary.count, events, "every event seen once");
+        let config = bus.config();
+        let label = match shape {
+            Some((strategy, (preset_name, _))) => format!("{strategy:?} + {preset_name}"),
+            None => format!(
+                "profile low_latency ({:?}, I/O {})",
+                config.wait_strategy,
+                config
+                    .io_wait_strategy
+                    .map_or("follows".to_string(), |w| format!("{w:?}"))
+            ),
+        };
+        results.push(json!({
+            "wait_strategy": format!("{:?}", config.wait_strategy),
+            "io_wait_strategy": config.io_wait_strategy.map(|w| format!("{w:?}")),
+            "batch": shape.map_or("profile low_latency", |(_, (name, _))| name),
+            "latency": summary.to_json(),
+        }));
+        rows.push((label, summary));
     }
     print_latency_table(
         &format!(
