@@ -32,7 +32,7 @@ pub(crate) fn start_bus(
             cores,
             "corelane: BusySpin with {spinners} spinning threads (shards and the I/O thread) \
              on {cores} cores: they will delay each other by whole time slices; use \
-             SpinThenYield or fewer shards"
+             SpinThenYield, or fewer shards (a lower max_shards on a scalable bus)"
         );
     }
     let nonce = producer_nonce(&config)?;

@@ -208,9 +208,16 @@ fn the_low_latency_profile_fits_the_machine_and_every_form_agrees() {
             corelane::WaitStrategy::SpinThenYield
         }
     };
+    // The constructor fits the profile to the default shard count, one per core, which
+    // leaves no core for the I/O thread: yielding shards, and an I/O thread that lingers.
     let c = corelane::Config::low_latency();
     assert_eq!(c.batch, corelane::BatchConfig::low_latency());
-    assert_eq!(c.wait_strategy, expected_wait(c.num_shards));
+    assert_eq!(c.num_shards, cores);
+    assert_eq!(c.wait_strategy, corelane::WaitStrategy::SpinThenYield);
+    assert_eq!(
+        c.io_wait_strategy,
+        Some(corelane::WaitStrategy::SpinThenYield)
+    );
     // The builder fits the profile to the shard count it ends with.
     let built = corelane::Config::builder()
         .low_latency()

@@ -12,7 +12,7 @@
 //!   "batch": {"max_events": 256, "max_bytes": 262144, "max_delay_us": 0},   // or "low_latency"
 //!   "wait_strategy": "spin_then_yield",      // "busy_spin" | "spin_then_yield" | "backoff"
 //!   "park_after_us": 1000,
-//!   "io_wait_strategy": "backoff",           // absent: follows wait_strategy
+//!   "io_wait_strategy": "backoff",           // absent: follows wait_strategy (or the profile)
 //!   "adapter_timeout_ms": 5000,
 //!   "adapter_retries": 5,
 //!   "retry_backoff_initial_ms": 100,
@@ -20,6 +20,7 @@
 //!   "max_inflight_batches": 64,
 //!   "shutdown_timeout_ms": 30000,
 //!   "producer_nonce_path": "/var/lib/app/nonce",
+//!   "profile": "default",                    // or "low_latency", applied after the rest
 //!   "adapter": {"type": "file", "dir": "/var/lib/app/events", "fsync": {"interval_ms": 100}}
 //! }
 //! ```

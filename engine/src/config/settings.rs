@@ -67,7 +67,9 @@ pub struct Config {
     /// and then sleeps until a shard wakes it, `Backoff` sleeps after a brief spin.
     /// A thread that is awake takes a sealed batch without a wake-up (on a VM, a
     /// wake-up costs microseconds), at the price of its CPU. Default: `None`, which
-    /// is `BusySpin` when `wait_strategy` is `BusySpin` and `Backoff` otherwise.
+    /// is `BusySpin` when `wait_strategy` is `BusySpin` and `Backoff` otherwise; the
+    /// low-latency profile fills it with `SpinThenYield` when it picks `SpinThenYield`
+    /// shards.
     pub io_wait_strategy: Option<WaitStrategy>,
     /// Deadline of each adapter call. 1 ms..=1 h. Default: 5 s.
     #[serde(rename = "adapter_timeout_ms", with = "crate::config::millis")]
@@ -255,12 +257,18 @@ impl Config {
     /// The low-latency profile: the defaults, with batches sealed at the end of every
     /// drain pass ([`BatchConfig::low_latency`]) and shard threads that never sleep in
     /// timed steps: [`WaitStrategy::BusySpin`] when the machine has a core for every
-    /// shard, the I/O thread and a producer, [`WaitStrategy::SpinThenYield`] otherwise
-    /// (spinning threads that outnumber cores delay each other by whole time slices).
-    /// With `SpinThenYield` the I/O thread lingers too (`io_wait_strategy`, unless it
-    /// is set). Measured on a 2-vCPU VM (docs/benchmarks.md), ingest → written p50 at
-    /// 20 k events/s: about 2 µs (I/O thread lingering) against 6–8 µs (I/O thread
-    /// woken from epoll for each batch).
+    /// shard (up to `max_shards` on a scalable bus), the I/O thread and a producer,
+    /// [`WaitStrategy::SpinThenYield`] otherwise (spinning threads that outnumber cores
+    /// delay each other by whole time slices). With `SpinThenYield` shards the I/O
+    /// thread lingers too: the profile fills an unset `io_wait_strategy` with
+    /// `SpinThenYield`. Measured on a 2-vCPU VM (docs/benchmarks.md), ingest → written
+    /// p50 at 20 k events/s: 1.7–6.4 µs with the I/O thread lingering, 6–8 µs with it
+    /// woken from epoll for each batch.
+    ///
+    /// This constructor fits the profile to the default shard count, one per core,
+    /// which leaves no core for the I/O thread and a producer: it always picks
+    /// `SpinThenYield`. [`BusBuilder::low_latency`](crate::BusBuilder::low_latency)
+    /// fits it to the shard count the builder ends with.
     ///
     /// # Examples
     ///
@@ -288,8 +296,13 @@ impl Config {
     /// Applies the low-latency profile to the most shards this configuration may run
     /// ([`Config::shard_slots`]: a scalable bus counts its `max_shards`).
     pub(crate) fn apply_low_latency(&mut self) {
+        self.apply_low_latency_on(available_cores());
+    }
+
+    /// [`Config::apply_low_latency`] for a machine with `cores` cores.
+    fn apply_low_latency_on(&mut self, cores: usize) {
         self.batch = BatchConfig::low_latency();
-        self.wait_strategy = if available_cores() >= self.shard_slots() + 2 {
+        self.wait_strategy = if cores >= self.shard_slots() + 2 {
             WaitStrategy::BusySpin
         } else {
             WaitStrategy::SpinThenYield
@@ -360,5 +373,36 @@ mod tests {
             ..config
         };
         assert_eq!(yielding.oversubscribed_spinners(), None);
+    }
+
+    /// The profile on an 8-core machine: spinning shards only when every thread that
+    /// may spin has a core, counting a scalable bus at its most shards; yielding shards
+    /// come with a lingering I/O thread unless one was chosen.
+    #[test]
+    fn the_low_latency_profile_counts_cores_against_the_most_shards() {
+        let fitted = |num_shards, max_shards, io_wait_strategy| {
+            let mut config = Config {
+                num_shards,
+                max_shards,
+                io_wait_strategy,
+                ..Config::default()
+            };
+            config.apply_low_latency_on(8);
+            (config.wait_strategy, config.io_wait_strategy)
+        };
+        use WaitStrategy::*;
+        assert_eq!(fitted(1, None, None), (BusySpin, None));
+        assert_eq!(fitted(6, None, None), (BusySpin, None));
+        assert_eq!(fitted(7, None, None), (SpinThenYield, Some(SpinThenYield)));
+        assert_eq!(fitted(1, Some(6), None), (BusySpin, None));
+        assert_eq!(
+            fitted(1, Some(7), None),
+            (SpinThenYield, Some(SpinThenYield))
+        );
+        assert_eq!(
+            fitted(7, None, Some(Backoff)),
+            (SpinThenYield, Some(Backoff))
+        );
+        assert_eq!(fitted(1, None, Some(Backoff)), (BusySpin, Some(Backoff)));
     }
 }

@@ -76,15 +76,16 @@ pub struct Args {
     /// 1s).
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     park_after: Duration,
-    /// I/O thread wait strategy when idle, as --wait (default: busy-spin with
-    /// --wait busy-spin, spin-then-yield under --profile low-latency, backoff
-    /// otherwise).
+    /// I/O thread wait strategy when idle, as --wait (default: follows the shards,
+    /// busy-spin with busy-spin shards and backoff otherwise; spin-then-yield when
+    /// --profile low-latency picks spin-then-yield shards).
     #[arg(long, value_parser = parse_wait)]
     io_wait: Option<WaitStrategy>,
     /// Configuration profile: default, or low-latency (batches sealed every pass;
-    /// busy-spinning shard threads when the machine has a core for each, otherwise
-    /// shard and I/O threads that yield for --park-after before they park; overrides
-    /// --batch and --wait).
+    /// busy-spinning shard threads when the machine has a core for each shard, up to
+    /// --max-shards, plus the I/O thread and a producer; otherwise shard and I/O
+    /// threads that yield for --park-after before they park; overrides --batch and
+    /// --wait).
     #[arg(long, default_value = "default", value_parser = parse_profile)]
     profile: Profile,
     /// Print the summary as JSON on stdout instead of tables.
