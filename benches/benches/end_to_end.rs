@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use corelane::adapter::{Batch, InitReport, Position, ShardPoll};
 use corelane::adapters::MemoryAdapter;
-use corelane::{Adapter, AdapterError, BatchConfig, Bus, CorePlan, WaitStrategy};
+use corelane::{
+    Adapter, AdapterError, BatchConfig, Bus, BusBuilder, Config, CorePlan, WaitStrategy,
+};
 use corelane_benches::*;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -90,10 +92,6 @@ fn main() {
     let mut rows = Vec::new();
     let mut results = Vec::new();
     for shape in shapes {
-        let probe = Arc::new(Probe {
-            origin: Instant::now(),
-            latencies: Mutex::new(histogram()),
-        });
         let builder = Bus::builder()
             .num_shards(1)
             .cores(shard_core.map_or(CorePlan::Disabled, |c| CorePlan::Cores(vec![c])))
@@ -102,32 +100,8 @@ fn main() {
             Some((strategy, (_, preset))) => builder.wait_strategy(strategy).batch(preset),
             None => builder.low_latency(),
         };
-        let bus = builder.build_shared(probe.clone()).expect("bus");
-        let mut producer = bus.producer();
-        let mut payload = [0u8; 64];
-        // Warm-up, not recorded.
-        for _ in 0..1000 {
-            payload[..8].copy_from_slice(&0u64.to_le_bytes());
-            let _ = producer.ingest_raw(&payload[..]);
-        }
-        bus.flush(Duration::from_secs(10)).expect("flush");
-        probe.latencies.lock().reset();
-        let start = Instant::now() + Duration::from_millis(5);
-        for i in 0..events {
-            let at = start + period * i as u32;
-            spin_until(at);
-            let intended = at.duration_since(probe.origin).as_nanos() as u64;
-            payload[..8].copy_from_slice(&intended.to_le_bytes());
-            while producer.ingest_raw(&payload[..]).is_err() {
-                std::hint::spin_loop();
-            }
-        }
-        bus.flush(Duration::from_secs(10)).expect("flush");
-        let summary = Summary::of(&probe.latencies.lock());
-        drop(producer);
-        bus.shutdown().expect("shutdown");
+        let (config, summary) = paced_run(builder, events, period);
         assert_eq!(summary.count, events, "every event seen once");
-        let config = bus.config();
         let label = match shape {
             Some((strategy, (preset_name, _))) => format!("{strategy:?} + {preset_name}"),
             None => format!(
@@ -161,4 +135,39 @@ fn main() {
             "results": results,
         }),
     );
+}
+
+/// Builds a bus on a probe adapter, sends `events` events paced `period` apart (after a
+/// warm-up that is not recorded), and returns the bus's configuration and the latencies
+/// the probe saw.
+fn paced_run(builder: BusBuilder, events: u64, period: Duration) -> (Config, Summary) {
+    let probe = Arc::new(Probe {
+        origin: Instant::now(),
+        latencies: Mutex::new(histogram()),
+    });
+    let bus = builder.build_shared(probe.clone()).expect("bus");
+    let mut producer = bus.producer();
+    let mut payload = [0u8; 64];
+    for _ in 0..1000 {
+        payload[..8].copy_from_slice(&0u64.to_le_bytes());
+        let _ = producer.ingest_raw(&payload[..]);
+    }
+    bus.flush(Duration::from_secs(10)).expect("flush");
+    probe.latencies.lock().reset();
+    let start = Instant::now() + Duration::from_millis(5);
+    for i in 0..events {
+        let at = start + period * i as u32;
+        spin_until(at);
+        let intended = at.duration_since(probe.origin).as_nanos() as u64;
+        payload[..8].copy_from_slice(&intended.to_le_bytes());
+        while producer.ingest_raw(&payload[..]).is_err() {
+            std::hint::spin_loop();
+        }
+    }
+    bus.flush(Duration::from_secs(10)).expect("flush");
+    let summary = Summary::of(&probe.latencies.lock());
+    drop(producer);
+    let config = bus.config().clone();
+    bus.shutdown().expect("shutdown");
+    (config, summary)
 }
