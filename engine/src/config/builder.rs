@@ -104,7 +104,7 @@ impl BusBuilder {
 
     /// The low-latency profile ([`Config::low_latency`]), fitted to the final shard
     /// count when the bus is built. It sets `batch` and `wait_strategy`, over any value
-    /// given for them, and `io_wait_strategy` unless one is given.
+    /// given for them, and `io_wait_strategy` and `io_core` unless they are given.
     pub fn low_latency(mut self) -> Self {
         self.low_latency = true;
         self

@@ -37,7 +37,8 @@ pub struct Config {
     /// Which core each shard thread is pinned to. Default: [`CorePlan::Spread`].
     pub cores: CorePlan,
     /// Core the I/O thread is pinned to (below 1024, the size of a Linux CPU set).
-    /// Default: `None`, unpinned.
+    /// Default: `None`, unpinned; the low-latency profile fills it with a core no shard
+    /// is pinned to, when there is one.
     pub io_core: Option<usize>,
     /// Capacity of each producer→shard ring in bytes. A power of two,
     /// 4 KiB..=1 GiB. Default: 64 KiB.
@@ -119,6 +120,23 @@ pub enum CorePlan {
     /// Shard `i` on core `cores[i mod cores.len()]` (core ids as the OS numbers them,
     /// below 1024, the size of a Linux CPU set).
     Cores(Vec<usize>),
+}
+
+impl CorePlan {
+    /// The core each of `num_shards` shards is pinned to (`None`: not pinned) on a
+    /// machine whose allowed cores are `allowed`.
+    pub(crate) fn cores_on(&self, num_shards: usize, allowed: &[usize]) -> Vec<Option<usize>> {
+        match self {
+            CorePlan::Disabled => vec![None; num_shards],
+            CorePlan::Cores(cores) => (0..num_shards)
+                .map(|i| cores.get(i % cores.len().max(1)).copied())
+                .collect(),
+            CorePlan::Spread if allowed.is_empty() => vec![None; num_shards],
+            CorePlan::Spread => (0..num_shards)
+                .map(|i| Some(allowed[i % allowed.len()]))
+                .collect(),
+        }
+    }
 }
 
 /// What an ingest does when the ring to its shard has no room.
@@ -261,9 +279,11 @@ impl Config {
     /// [`WaitStrategy::SpinThenYield`] otherwise (spinning threads that outnumber cores
     /// delay each other by whole time slices). With `SpinThenYield` shards the I/O
     /// thread lingers too: the profile fills an unset `io_wait_strategy` with
-    /// `SpinThenYield`. Measured on a 2-vCPU VM (docs/benchmarks.md), ingest → written
-    /// p50 at 20 k events/s: 1.7–6.4 µs with the I/O thread lingering, 6–8 µs with it
-    /// woken from epoll for each batch.
+    /// `SpinThenYield`. And unless pinning is disabled, it fills an unset `io_core` with
+    /// the first allowed core that no shard (up to `max_shards`) is pinned to, when
+    /// there is one. Measured on a 2-vCPU VM (docs/benchmarks.md), ingest → written
+    /// p50: 1.3–2.1 µs with the I/O thread lingering on the other core, 1.4–6.4 µs
+    /// with it lingering unpinned, 6–8 µs with it woken from epoll for each batch.
     ///
     /// This constructor fits the profile to the default shard count, one per core,
     /// which leaves no core for the I/O thread and a producer: it always picks
@@ -296,11 +316,18 @@ impl Config {
     /// Applies the low-latency profile to the most shards this configuration may run
     /// ([`Config::shard_slots`]: a scalable bus counts its `max_shards`).
     pub(crate) fn apply_low_latency(&mut self) {
-        self.apply_low_latency_on(available_cores());
+        let allowed = allowed_cores();
+        let cores = if allowed.is_empty() {
+            available_cores()
+        } else {
+            allowed.len()
+        };
+        self.apply_low_latency_on(cores, &allowed);
     }
 
-    /// [`Config::apply_low_latency`] for a machine with `cores` cores.
-    fn apply_low_latency_on(&mut self, cores: usize) {
+    /// [`Config::apply_low_latency`] for a machine with `cores` cores, of which this
+    /// process may use `allowed` (their ids).
+    fn apply_low_latency_on(&mut self, cores: usize, allowed: &[usize]) {
         self.batch = BatchConfig::low_latency();
         self.wait_strategy = if cores >= self.shard_slots() + 2 {
             WaitStrategy::BusySpin
@@ -311,6 +338,15 @@ impl Config {
         // than waking one from epoll (tens of µs on a VM). An explicit choice stands.
         if self.io_wait_strategy.is_none() && self.wait_strategy == WaitStrategy::SpinThenYield {
             self.io_wait_strategy = Some(WaitStrategy::SpinThenYield);
+        }
+        // The I/O thread on a core no shard is pinned to: a batch then crosses to a
+        // thread already running instead of waiting for its own shard to yield.
+        if self.io_core.is_none() && self.cores != CorePlan::Disabled {
+            let taken = self.cores.cores_on(self.shard_slots(), allowed);
+            self.io_core = allowed
+                .iter()
+                .copied()
+                .find(|core| !taken.contains(&Some(*core)));
         }
     }
 
@@ -344,6 +380,16 @@ impl Config {
 /// Cores this process may run on (at least 1).
 pub(crate) fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The ids of the cores this process may run on, as the OS numbers them (empty when
+/// they cannot be read).
+pub(crate) fn allowed_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
 }
 
 #[cfg(test)]
@@ -387,7 +433,7 @@ mod tests {
                 io_wait_strategy,
                 ..Config::default()
             };
-            config.apply_low_latency_on(8);
+            config.apply_low_latency_on(8, &[0, 1, 2, 3, 4, 5, 6, 7]);
             (config.wait_strategy, config.io_wait_strategy)
         };
         use WaitStrategy::*;
@@ -404,5 +450,32 @@ mod tests {
             (SpinThenYield, Some(Backoff))
         );
         assert_eq!(fitted(1, None, Some(Backoff)), (BusySpin, Some(Backoff)));
+    }
+
+    /// The profile puts the I/O thread on the first allowed core that no shard the bus
+    /// may run is pinned to; none when every core has a shard, when pinning is off, or
+    /// when the I/O core was chosen.
+    #[test]
+    fn the_low_latency_profile_gives_the_io_thread_a_core_of_its_own() {
+        let allowed = [4, 5, 6, 7];
+        let io_core = |num_shards, max_shards, cores, io_core| {
+            let mut config = Config {
+                num_shards,
+                max_shards,
+                cores,
+                io_core,
+                ..Config::default()
+            };
+            config.apply_low_latency_on(allowed.len(), &allowed);
+            config.io_core
+        };
+        assert_eq!(io_core(1, None, CorePlan::Spread, None), Some(5));
+        assert_eq!(io_core(3, None, CorePlan::Spread, None), Some(7));
+        assert_eq!(io_core(1, Some(3), CorePlan::Spread, None), Some(7));
+        assert_eq!(io_core(4, None, CorePlan::Spread, None), None);
+        assert_eq!(io_core(1, Some(4), CorePlan::Spread, None), None);
+        assert_eq!(io_core(1, None, CorePlan::Disabled, None), None);
+        assert_eq!(io_core(2, None, CorePlan::Cores(vec![4, 6]), None), Some(5));
+        assert_eq!(io_core(1, None, CorePlan::Spread, Some(4)), Some(4));
     }
 }

@@ -1,6 +1,6 @@
 //! Which core each shard thread runs on.
 
-use crate::config::settings::CorePlan;
+use crate::config::settings::{CorePlan, allowed_cores};
 
 /// Where a shard thread ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,22 +37,7 @@ impl Pinning {
 
 /// The core each of `num_shards` shards should be pinned to, `None` for no pinning.
 pub(crate) fn plan_cores(plan: &CorePlan, num_shards: usize) -> Vec<Option<usize>> {
-    match plan {
-        CorePlan::Disabled => vec![None; num_shards],
-        CorePlan::Cores(cores) => (0..num_shards)
-            .map(|i| cores.get(i % cores.len().max(1)).copied())
-            .collect(),
-        CorePlan::Spread => {
-            let ids = core_affinity::get_core_ids().unwrap_or_default();
-            if ids.is_empty() {
-                vec![None; num_shards]
-            } else {
-                (0..num_shards)
-                    .map(|i| Some(ids[i % ids.len()].id))
-                    .collect()
-            }
-        }
-    }
+    plan.cores_on(num_shards, &allowed_cores())
 }
 
 /// Pins the calling thread to `core`.

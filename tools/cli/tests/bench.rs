@@ -95,6 +95,12 @@ fn bench_reports_json_and_loses_nothing() {
     };
     assert_eq!(summary["wait_strategy"], wait);
     assert_eq!(summary["io_wait_strategy"], io_wait);
+    // One shard, pinned to the first allowed core: the I/O thread gets another.
+    if cores >= 2 {
+        assert!(summary["io_core"].is_u64(), "{summary}");
+    } else {
+        assert!(summary["io_core"].is_null(), "{summary}");
+    }
 }
 
 #[test]

@@ -84,8 +84,8 @@ pub struct Args {
     /// Configuration profile: default, or low-latency (batches sealed every pass;
     /// busy-spinning shard threads when the machine has a core for each shard, up to
     /// --max-shards, plus the I/O thread and a producer; otherwise shard and I/O
-    /// threads that yield for --park-after before they park; overrides --batch and
-    /// --wait).
+    /// threads that yield for --park-after before they park; the I/O thread pinned to
+    /// a core no shard uses, when there is one; overrides --batch and --wait).
     #[arg(long, default_value = "default", value_parser = parse_profile)]
     profile: Profile,
     /// Print the summary as JSON on stdout instead of tables.
@@ -166,6 +166,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         batch: bus.config().batch,
         wait: bus.config().wait_strategy,
         io_wait: bus.config().io_wait_strategy,
+        io_core: bus.config().io_core,
         drain_time: drained - produced.produce_time,
         produce_time: produced.produce_time,
         full_ring_waits: produced.full_ring_waits,

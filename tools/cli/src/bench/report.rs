@@ -28,6 +28,8 @@ pub(super) struct Measured {
     /// The I/O thread's wait strategy as configured (after any profile); `None` follows
     /// the shards'.
     pub(super) io_wait: Option<corelane::WaitStrategy>,
+    /// The core the I/O thread was pinned to, if any (after any profile).
+    pub(super) io_core: Option<usize>,
     /// From the first producer's start to the last producer's end.
     pub(super) produce_time: Duration,
     /// From the last producer's end until the flush returned.
@@ -88,6 +90,7 @@ fn summary_json(args: &Args, store: &str, m: &Measured) -> Value {
         "wait_strategy": format!("{:?}", m.wait),
         "park_after_us": args.park_after.as_micros() as u64,
         "io_wait_strategy": m.io_wait.map(|w| format!("{w:?}")),
+        "io_core": m.io_core,
         "throughput_events_per_s": m.throughput(),
         "ingest_latency": percentiles(&m.ingest),
         "ingest_latency_sampling": if args.rate.is_some() { "every call, from intended send time" } else { "every 16th call" },
@@ -173,6 +176,9 @@ fn print_tables(args: &Args, store: &str, m: &Measured) {
             s.pinning,
             s.phase.as_str()
         );
+    }
+    if let Some(core) = m.io_core {
+        println!("  I/O thread on core {core}");
     }
     print_scale_events(stats);
     let balance = format!(
