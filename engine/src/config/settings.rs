@@ -340,13 +340,13 @@ impl Config {
             self.io_wait_strategy = Some(WaitStrategy::SpinThenYield);
         }
         // The I/O thread on a core no shard is pinned to: a batch then crosses to a
-        // thread already running instead of waiting for its own shard to yield.
+        // thread already running instead of waiting for the shard to yield the core.
         if self.io_core.is_none() && self.cores != CorePlan::Disabled {
             let taken = self.cores.cores_on(self.shard_slots(), allowed);
             self.io_core = allowed
                 .iter()
                 .copied()
-                .find(|core| !taken.contains(&Some(*core)));
+                .find(|&core| core < MAX_CORE_ID && !taken.contains(&Some(core)));
         }
     }
 
@@ -477,5 +477,12 @@ mod tests {
         assert_eq!(io_core(1, None, CorePlan::Disabled, None), None);
         assert_eq!(io_core(2, None, CorePlan::Cores(vec![4, 6]), None), Some(5));
         assert_eq!(io_core(1, None, CorePlan::Spread, Some(4)), Some(4));
+        // A core id a CPU set cannot hold is never chosen (it would fail validation).
+        let mut config = Config {
+            num_shards: 1,
+            ..Config::default()
+        };
+        config.apply_low_latency_on(2, &[3, MAX_CORE_ID]);
+        assert_eq!(config.io_core, None);
     }
 }
