@@ -4,6 +4,11 @@
 //! whole low-latency profile (`Bus::builder().low_latency()`: on a machine with fewer
 //! cores than shards + 2 it lets the I/O thread linger too).
 //!
+//! Beside them, twice (just before and just after the profile's row), the machine's floor:
+//! the same paced events through a bare rtrb ring to one busy-spinning thread, one hop.
+//! Every row also reports the VM steal time while it ran (`/proc/stat`), since a stolen
+//! millisecond stalls any thread, pinned or not.
+//!
 //! Each event carries its intended send time; the probe reads the clock once when
 //! `write_batch` starts and records `now − intended` for every event of the batch. A
 //! producer that falls behind schedule keeps the schedule (coordinated omission counts).
@@ -24,7 +29,7 @@ use corelane::{
 use corelane_benches::*;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use serde_json::json;
+use serde_json::{Value, json};
 
 struct Probe {
     origin: Instant,
@@ -67,6 +72,17 @@ impl Adapter for Probe {
     }
 }
 
+/// What one row of the table runs.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A bus with this wait strategy and this named batch preset.
+    Bus(WaitStrategy, &'static str, BatchConfig),
+    /// A bus built with the whole low-latency profile.
+    Profile,
+    /// The machine's floor: a bare ring, one hop, a busy-spinning consumer.
+    Floor,
+}
+
 fn main() {
     let rate: u64 = env_or("CORELANE_BENCH_RATE", 20_000);
     let period = Duration::from_nanos(1_000_000_000 / rate.max(1));
@@ -75,50 +91,37 @@ fn main() {
     let cores = cores();
     let producer_core = pin(cores.first().copied());
     let shard_core = cores.get(1).or(cores.first()).copied();
-    let strategies = [
-        WaitStrategy::BusySpin,
-        WaitStrategy::SpinThenYield,
-        WaitStrategy::Backoff,
-    ];
     let presets = [
         ("low_latency", BatchConfig::low_latency()),
         ("default", BatchConfig::default()),
     ];
-    // Each row: a wait strategy and batch preset, or (None) the whole profile.
-    let shapes = strategies
-        .into_iter()
-        .flat_map(|s| presets.map(|p| Some((s, p))))
-        .chain([None]);
+    // The profile's row sits between two floor rows, so that the machine's noise of the
+    // same minute shows beside it.
+    let shapes = [
+        WaitStrategy::BusySpin,
+        WaitStrategy::SpinThenYield,
+        WaitStrategy::Backoff,
+    ]
+    .into_iter()
+    .flat_map(|s| presets.map(|(name, preset)| Shape::Bus(s, name, preset)))
+    .chain([Shape::Floor, Shape::Profile, Shape::Floor]);
     let mut rows = Vec::new();
     let mut results = Vec::new();
     for shape in shapes {
-        let builder = Bus::builder()
-            .num_shards(1)
-            .cores(shard_core.map_or(CorePlan::Disabled, |c| CorePlan::Cores(vec![c])))
-            .io_core(producer_core);
-        let builder = match shape {
-            Some((strategy, (_, preset))) => builder.wait_strategy(strategy).batch(preset),
-            None => builder.low_latency(),
+        let steal_before = steal_time();
+        let (label, mut result, summary) = match shape {
+            Shape::Floor => floor_row(events, period, shard_core),
+            _ => bus_row(shape, events, period, producer_core, shard_core),
         };
-        let (config, summary) = paced_run(builder, events, period);
         assert_eq!(summary.count, events, "every event seen once");
-        let label = match shape {
-            Some((strategy, (preset_name, _))) => format!("{strategy:?} + {preset_name}"),
-            None => format!(
-                "profile low_latency ({:?}, I/O {})",
-                config.wait_strategy,
-                config
-                    .io_wait_strategy
-                    .map_or("follows".to_string(), |w| format!("{w:?}"))
-            ),
-        };
-        results.push(json!({
-            "wait_strategy": format!("{:?}", config.wait_strategy),
-            "io_wait_strategy": config.io_wait_strategy.map(|w| format!("{w:?}")),
-            "batch": shape.map_or("profile low_latency", |(_, (name, _))| name),
-            "latency": summary.to_json(),
-        }));
-        rows.push((label, summary));
+        let steal = steal_before
+            .zip(steal_time())
+            .map(|(before, after)| after.saturating_sub(before));
+        result["latency"] = summary.to_json();
+        result["steal_ms"] = json!(steal.map(|s| s.as_millis() as u64));
+        let steal = steal.map_or(String::new(), |s| format!(" [steal {} ms]", s.as_millis()));
+        rows.push((format!("{label}{steal}"), summary));
+        results.push(result);
     }
     print_latency_table(
         &format!(
@@ -135,6 +138,102 @@ fn main() {
             "results": results,
         }),
     );
+}
+
+/// Runs one bus row: its label, its JSON (without the latency) and its latencies.
+fn bus_row(
+    shape: Shape,
+    events: u64,
+    period: Duration,
+    producer_core: Option<usize>,
+    shard_core: Option<usize>,
+) -> (String, Value, Summary) {
+    let builder = Bus::builder()
+        .num_shards(1)
+        .cores(shard_core.map_or(CorePlan::Disabled, |c| CorePlan::Cores(vec![c])))
+        .io_core(producer_core);
+    let builder = match shape {
+        Shape::Bus(strategy, _, preset) => builder.wait_strategy(strategy).batch(preset),
+        _ => builder.low_latency(),
+    };
+    let (config, summary) = paced_run(builder, events, period);
+    let (label, batch) = match shape {
+        Shape::Bus(strategy, name, _) => (format!("{strategy:?} + {name}"), name),
+        _ => (
+            format!(
+                "profile low_latency ({:?}, I/O {})",
+                config.wait_strategy,
+                config
+                    .io_wait_strategy
+                    .map_or("follows".to_string(), |w| format!("{w:?}"))
+            ),
+            "profile low_latency",
+        ),
+    };
+    let result = json!({
+        "wait_strategy": format!("{:?}", config.wait_strategy),
+        "io_wait_strategy": config.io_wait_strategy.map(|w| format!("{w:?}")),
+        "batch": batch,
+    });
+    (label, result, summary)
+}
+
+/// Runs the floor row: its label, its JSON (without the latency) and its latencies.
+fn floor_row(
+    events: u64,
+    period: Duration,
+    consumer_core: Option<usize>,
+) -> (String, Value, Summary) {
+    let summary = floor_run(events, period, consumer_core);
+    let result = json!({"baseline": "floor: bare rtrb ring, one hop, busy-spinning consumer"});
+    (
+        "floor: bare ring, 1 hop, busy spin".to_string(),
+        result,
+        summary,
+    )
+}
+
+/// The machine's floor for this job: the same paced producer pushes the same 64-byte
+/// events, length-framed, into a bare rtrb ring of the bus's default ring size, and one
+/// thread busy-spinning on the shard's core takes each record the moment it lands and
+/// records `now − intended`. One hop, no batch, no yield, no second thread: no handoff
+/// between two threads on this machine does better, so whatever tail this row has, the
+/// machine puts under every other row too.
+fn floor_run(events: u64, period: Duration, consumer_core: Option<usize>) -> Summary {
+    const RECORD: usize = 4 + 64;
+    let origin = Instant::now();
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(Config::default().ring_capacity_bytes);
+    let consumer = std::thread::spawn(move || {
+        pin(consumer_core);
+        let mut h = histogram();
+        let mut record = [0u8; RECORD];
+        while h.len() < events {
+            let Ok(chunk) = rx.read_chunk(RECORD) else {
+                std::hint::spin_loop();
+                continue;
+            };
+            let (a, b) = chunk.as_slices();
+            record[..a.len()].copy_from_slice(a);
+            record[a.len()..].copy_from_slice(b);
+            chunk.commit_all();
+            let now = origin.elapsed().as_nanos() as u64;
+            let intended = u64::from_le_bytes(record[4..12].try_into().expect("8 bytes"));
+            h.saturating_record(now.saturating_sub(intended).max(1));
+        }
+        h
+    });
+    let mut payload = [0u8; 64];
+    let start = Instant::now() + Duration::from_millis(5);
+    for i in 0..events {
+        let at = start + period * i as u32;
+        spin_until(at);
+        let intended = at.duration_since(origin).as_nanos() as u64;
+        payload[..8].copy_from_slice(&intended.to_le_bytes());
+        while !push_record(&mut tx, &payload) {
+            std::hint::spin_loop();
+        }
+    }
+    Summary::of(&consumer.join().expect("floor consumer"))
 }
 
 /// Builds a bus on a probe adapter, sends `events` events paced `period` apart (after a

@@ -188,6 +188,19 @@ pub fn clock_overhead(samples: u64) -> Summary {
     Summary::of(&h)
 }
 
+/// CPU time the hypervisor gave to other guests while this machine's vCPUs wanted to run
+/// ("steal", summed over all CPUs), since boot; `None` where `/proc/stat` does not say.
+/// Read it before and after a run: on a VM, stolen milliseconds are milliseconds in which
+/// a pinned thread cannot run, whatever it is.
+pub fn steal_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal ...; in USER_HZ ticks, which Linux
+    // fixes at 100 per second for everything it reports to user space.
+    let ticks: u64 = cpu.split_whitespace().nth(8)?.parse().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Writes `report` to `target/corelane-bench/<name>.json` and says where.
 pub fn write_report(name: &str, report: &Value) {
     let dir = target_dir().join("corelane-bench");

@@ -63,6 +63,9 @@ fn bench_reports_json_and_loses_nothing() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("ingest (from intended send)"), "{stdout}");
     assert!(stdout.contains("lost: 0"), "{stdout}");
+    if cfg!(target_os = "linux") {
+        assert!(stdout.contains("VM steal during the run: "), "{stdout}");
+    }
 
     // The low-latency profile's choices are what the summary reports: spinning threads
     // only where each has a core, otherwise shard and I/O threads that linger.
@@ -95,6 +98,10 @@ fn bench_reports_json_and_loses_nothing() {
     };
     assert_eq!(summary["wait_strategy"], wait);
     assert_eq!(summary["io_wait_strategy"], io_wait);
+    // Linux reports the VM's steal time, which the run measures around itself.
+    if cfg!(target_os = "linux") {
+        assert!(summary["steal_ms"].is_u64(), "{summary}");
+    }
     // One shard, pinned to the first allowed core: the I/O thread gets another.
     if cores >= 2 {
         assert!(summary["io_core"].is_u64(), "{summary}");

@@ -151,9 +151,13 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let opened = open_writable(&args.adapter, dir, args.fsync, &args.security)?;
     let probe = Arc::new(Probe::new(Arc::clone(&opened.adapter)));
     let bus = Arc::new(build_bus(&args, probe.clone())?);
+    let steal_before = steal_time();
     let produced = producers::run(&args, &bus, &probe)?;
     bus.flush(Duration::from_secs(60))?;
     let drained = produced.started.elapsed();
+    let steal = steal_before
+        .zip(steal_time())
+        .map(|(before, after)| after.saturating_sub(before));
     let stats = bus.shutdown()?;
 
     // Lost = accepted but neither written nor counted failed, or written but not in the store.
@@ -172,6 +176,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         full_ring_waits: produced.full_ring_waits,
         ingest: produced.ingest,
         end_to_end: probe.end_to_end(),
+        steal,
         stats,
     };
     report::print(&args, &opened.description, &measured)?;
@@ -180,6 +185,20 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// CPU time the hypervisor gave to other guests while this machine's vCPUs wanted to run
+/// (VM "steal", all CPUs, since boot); `None` where `/proc/stat` does not say.
+fn steal_time() -> Option<Duration> {
+    steal_in(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The steal time in a `/proc/stat` text: the eighth figure of its `cpu` line, in
+/// USER_HZ ticks (100 a second on Linux).
+fn steal_in(stat: &str) -> Option<Duration> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: u64 = line.split_whitespace().nth(8)?.parse().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Refuses options that parse but cannot run.
@@ -289,4 +308,18 @@ fn stored_events(opened: &Opened, stats: &Stats) -> Option<u64> {
         total += held.saturating_sub(first_this_run);
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_is_the_eighth_figure_of_the_cpu_line_in_hundredths_of_a_second() {
+        let stat = "cpu  9 8 7 6 5 4 3 42 1 0\ncpu0 1 1 1 1 1 1 1 99 0 0\nintr 5\n";
+        assert_eq!(steal_in(stat), Some(Duration::from_millis(420)));
+        // Kernels before 2.6.11 have no steal column; other systems have no cpu line.
+        assert_eq!(steal_in("cpu  9 8 7 6 5 4 3\n"), None);
+        assert_eq!(steal_in("intr 5\n"), None);
+    }
 }

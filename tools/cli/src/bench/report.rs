@@ -40,6 +40,8 @@ pub(super) struct Measured {
     pub(super) ingest: Histogram<u64>,
     /// Intended send time → acknowledged by the store.
     pub(super) end_to_end: Histogram<u64>,
+    /// VM steal over the run (all vCPUs), where the OS reports it.
+    pub(super) steal: Option<Duration>,
 }
 
 impl Measured {
@@ -91,6 +93,7 @@ fn summary_json(args: &Args, store: &str, m: &Measured) -> Value {
         "park_after_us": args.park_after.as_micros() as u64,
         "io_wait_strategy": m.io_wait.map(|w| format!("{w:?}")),
         "io_core": m.io_core,
+        "steal_ms": m.steal.map(|s| s.as_millis() as u64),
         "throughput_events_per_s": m.throughput(),
         "ingest_latency": percentiles(&m.ingest),
         "ingest_latency_sampling": if args.rate.is_some() { "every call, from intended send time" } else { "every 16th call" },
@@ -134,30 +137,7 @@ fn print_tables(args: &Args, store: &str, m: &Measured) {
         args.event_bytes,
         m.drain_time.as_secs_f64() * 1e3
     );
-    let ingest_row = if args.rate.is_some() {
-        "ingest (from intended send)"
-    } else {
-        "ingest call (1 in 16 timed)"
-    };
-    print_table(
-        "latency",
-        &[
-            (ingest_row, &m.ingest),
-            ("end to end (ingest → stored)", &m.end_to_end),
-        ],
-    );
-    let l = &stats.latency;
-    println!(
-        "  {:28} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "bus's own (shard → stored)",
-        fmt_ns(l.p50_ns as f64),
-        fmt_ns(l.p90_ns as f64),
-        fmt_ns(l.p99_ns as f64),
-        fmt_ns(l.p999_ns as f64),
-        "",
-        fmt_ns(l.max_ns as f64),
-        l.count
-    );
+    print_latency(args, m);
     println!(
         "\nstats: accepted {} written {} failed {} refused {} batches {} retries {}",
         stats.accepted,
@@ -190,6 +170,42 @@ fn print_tables(args: &Args, store: &str, m: &Measured) {
     match m.stored {
         Some(n) => println!("lost: {} ({balance}; the store holds {n})", m.lost),
         None => println!("lost: {} ({balance})", m.lost),
+    }
+}
+
+/// The latency table: the producers' ingest, the probe's end to end, the bus's own, and
+/// the VM steal of the run.
+fn print_latency(args: &Args, m: &Measured) {
+    let ingest_row = if args.rate.is_some() {
+        "ingest (from intended send)"
+    } else {
+        "ingest call (1 in 16 timed)"
+    };
+    print_table(
+        "latency",
+        &[
+            (ingest_row, &m.ingest),
+            ("end to end (ingest → stored)", &m.end_to_end),
+        ],
+    );
+    let l = &m.stats.latency;
+    println!(
+        "  {:28} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "bus's own (shard → stored)",
+        fmt_ns(l.p50_ns as f64),
+        fmt_ns(l.p90_ns as f64),
+        fmt_ns(l.p99_ns as f64),
+        fmt_ns(l.p999_ns as f64),
+        "",
+        fmt_ns(l.max_ns as f64),
+        l.count
+    );
+    if let Some(steal) = m.steal {
+        // A vCPU the hypervisor took stalls whatever thread it was running, pinned or not.
+        println!(
+            "  VM steal during the run: {} ms over all vCPUs",
+            steal.as_millis()
+        );
     }
 }
 
