@@ -4,10 +4,10 @@
 //! whole low-latency profile (`Bus::builder().low_latency()`: on a machine with fewer
 //! cores than shards + 2 it lets the I/O thread linger too).
 //!
-//! Beside them, twice (just before and just after the profile's row), the machine's floor:
-//! the same paced events through a bare rtrb ring to one busy-spinning thread, one hop.
-//! Every row also reports the VM steal time while it ran (`/proc/stat`), since a stolen
-//! millisecond stalls any thread, pinned or not.
+//! Beside them, twice (just before and just after the profile's row), a noise reference,
+//! the "floor": the same paced events through a bare rtrb ring to one busy-spinning
+//! thread, one hop. Every row also reports the VM steal time while it ran (`/proc/stat`,
+//! all vCPUs and the shard's), since a stolen millisecond stalls any thread, pinned or not.
 //!
 //! Each event carries its intended send time; the probe reads the clock once when
 //! `write_batch` starts and records `now − intended` for every event of the batch. A
@@ -18,7 +18,7 @@
 //! spinning for the last 2 µs), so the I/O thread runs between sends; with `BusySpin`
 //! the I/O thread spins and yields, otherwise it sleeps in mio until the shard wakes it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use corelane::adapter::{Batch, InitReport, Position, ShardPoll};
@@ -30,6 +30,9 @@ use corelane_benches::*;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+
+/// Bytes of every event, its intended send time first.
+const PAYLOAD: usize = 64;
 
 struct Probe {
     origin: Instant,
@@ -96,7 +99,9 @@ fn main() {
         ("default", BatchConfig::default()),
     ];
     // The profile's row sits between two floor rows, so that the machine's noise of the
-    // same minute shows beside it.
+    // same minute shows beside it. On one core the floor's spinning consumer would share
+    // the producer's core and measure time slices, so it runs only with two or more.
+    let floor = cores.len() >= 2;
     let shapes = [
         WaitStrategy::BusySpin,
         WaitStrategy::SpinThenYield,
@@ -104,22 +109,34 @@ fn main() {
     ]
     .into_iter()
     .flat_map(|s| presets.map(|(name, preset)| Shape::Bus(s, name, preset)))
-    .chain([Shape::Floor, Shape::Profile, Shape::Floor]);
+    .chain([Shape::Floor, Shape::Profile, Shape::Floor])
+    .filter(|shape| floor || !matches!(shape, Shape::Floor));
     let mut rows = Vec::new();
     let mut results = Vec::new();
     for shape in shapes {
-        let steal_before = steal_time();
+        let steal_before = (steal_time(None), steal_time(shard_core));
         let (label, mut result, summary) = match shape {
             Shape::Floor => floor_row(events, period, shard_core),
             _ => bus_row(shape, events, period, producer_core, shard_core),
         };
         assert_eq!(summary.count, events, "every event seen once");
-        let steal = steal_before
-            .zip(steal_time())
-            .map(|(before, after)| after.saturating_sub(before));
+        let steal = |before: Option<Duration>, cpu| {
+            before
+                .zip(steal_time(cpu))
+                .map(|(b, a)| a.saturating_sub(b).as_millis() as u64)
+        };
+        let (all, shard) = (
+            steal(steal_before.0, None),
+            steal(steal_before.1, shard_core),
+        );
         result["latency"] = summary.to_json();
-        result["steal_ms"] = json!(steal.map(|s| s.as_millis() as u64));
-        let steal = steal.map_or(String::new(), |s| format!(" [steal {} ms]", s.as_millis()));
+        result["steal_ms"] = json!(all);
+        result["shard_core_steal_ms"] = json!(shard);
+        let steal = match (all, shard) {
+            (Some(all), Some(shard)) => format!(" [steal {all} ms, {shard} on the shard's]"),
+            (Some(all), None) => format!(" [steal {all} ms]"),
+            _ => String::new(),
+        };
         rows.push((format!("{label}{steal}"), summary));
         results.push(result);
     }
@@ -134,7 +151,7 @@ fn main() {
         &json!({
             "bench": "end_to_end",
             "machine": machine(&[("producer", producer_core), ("shard", shard_core), ("io", producer_core)]),
-            "config": {"rate_per_s": rate, "events_per_row": events, "payload_bytes": 64, "shards": 1},
+            "config": {"rate_per_s": rate, "events_per_row": events, "payload_bytes": PAYLOAD, "shards": 1},
             "results": results,
         }),
     );
@@ -193,22 +210,33 @@ fn floor_row(
     )
 }
 
-/// The machine's floor for this job: the same paced producer pushes the same 64-byte
-/// events, length-framed, into a bare rtrb ring of the bus's default ring size, and one
-/// thread busy-spinning on the shard's core takes each record the moment it lands and
-/// records `now − intended`. One hop, no batch, no yield, no second thread: no handoff
-/// between two threads on this machine does better, so whatever tail this row has, the
-/// machine puts under every other row too.
+/// A noise reference for this job: the same paced producer pushes the same events,
+/// length-framed, into a bare rtrb ring of the bus's default ring size, and one thread
+/// busy-spinning on the shard's core takes each record the moment it lands and records
+/// `now − intended`. One hop, no batch, no yield, no I/O thread: the least that moving an
+/// event between two threads costs here. It runs in its own seconds, so it is no bound on
+/// another row's figures; it shows what the machine did to a bare ring in the same
+/// minute.
 fn floor_run(events: u64, period: Duration, consumer_core: Option<usize>) -> Summary {
-    const RECORD: usize = 4 + 64;
+    const RECORD: usize = 4 + PAYLOAD;
     let origin = Instant::now();
     let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(Config::default().ring_capacity_bytes);
+    let ready = Arc::new(Barrier::new(2));
+    let consumer_ready = Arc::clone(&ready);
     let consumer = std::thread::spawn(move || {
         pin(consumer_core);
+        consumer_ready.wait();
         let mut h = histogram();
         let mut record = [0u8; RECORD];
+        let mut last = 0u64;
+        let mut waiting_since = Instant::now();
         while h.len() < events {
             let Ok(chunk) = rx.read_chunk(RECORD) else {
+                assert!(
+                    waiting_since.elapsed() < Duration::from_secs(60),
+                    "floor: no record for 60 s after {} of {events}",
+                    h.len()
+                );
                 std::hint::spin_loop();
                 continue;
             };
@@ -217,19 +245,27 @@ fn floor_run(events: u64, period: Duration, consumer_core: Option<usize>) -> Sum
             record[a.len()..].copy_from_slice(b);
             chunk.commit_all();
             let now = origin.elapsed().as_nanos() as u64;
+            waiting_since = Instant::now();
+            let length = u32::from_le_bytes(record[..4].try_into().expect("4 bytes"));
             let intended = u64::from_le_bytes(record[4..12].try_into().expect("8 bytes"));
+            assert_eq!(length as usize, PAYLOAD, "floor: a record out of frame");
+            assert!(intended > last, "floor: a record out of order");
+            last = intended;
             h.saturating_record(now.saturating_sub(intended).max(1));
         }
         h
     });
-    let mut payload = [0u8; 64];
+    ready.wait();
+    let mut payload = [0u8; PAYLOAD];
     let start = Instant::now() + Duration::from_millis(5);
     for i in 0..events {
         let at = start + period * i as u32;
         spin_until(at);
         let intended = at.duration_since(origin).as_nanos() as u64;
         payload[..8].copy_from_slice(&intended.to_le_bytes());
-        while !push_record(&mut tx, &payload) {
+        // A consumer that stopped (a failed check) leaves the ring full: stop too, and
+        // let the join below report why.
+        while !push_record(&mut tx, &payload) && !consumer.is_finished() {
             std::hint::spin_loop();
         }
     }
@@ -246,7 +282,7 @@ fn paced_run(builder: BusBuilder, events: u64, period: Duration) -> (Config, Sum
     });
     let bus = builder.build_shared(probe.clone()).expect("bus");
     let mut producer = bus.producer();
-    let mut payload = [0u8; 64];
+    let mut payload = [0u8; PAYLOAD];
     for _ in 0..1000 {
         payload[..8].copy_from_slice(&0u64.to_le_bytes());
         let _ = producer.ingest_raw(&payload[..]);
