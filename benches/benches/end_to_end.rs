@@ -256,19 +256,13 @@ fn floor_run(events: u64, period: Duration, consumer_core: Option<usize>) -> Sum
         h
     });
     ready.wait();
-    let mut payload = [0u8; PAYLOAD];
-    let start = Instant::now() + Duration::from_millis(5);
-    for i in 0..events {
-        let at = start + period * i as u32;
-        spin_until(at);
-        let intended = at.duration_since(origin).as_nanos() as u64;
-        payload[..8].copy_from_slice(&intended.to_le_bytes());
+    send_paced(events, period, origin, |payload| {
         // A consumer that stopped (a failed check) leaves the ring full: stop too, and
         // let the join below report why.
-        while !push_record(&mut tx, &payload) && !consumer.is_finished() {
+        while !push_record(&mut tx, payload) && !consumer.is_finished() {
             std::hint::spin_loop();
         }
-    }
+    });
     Summary::of(&consumer.join().expect("floor consumer"))
 }
 
@@ -282,27 +276,36 @@ fn paced_run(builder: BusBuilder, events: u64, period: Duration) -> (Config, Sum
     });
     let bus = builder.build_shared(probe.clone()).expect("bus");
     let mut producer = bus.producer();
-    let mut payload = [0u8; PAYLOAD];
+    // Warm-up events carry send time 0; the probe's figures are reset after them.
     for _ in 0..1000 {
-        payload[..8].copy_from_slice(&0u64.to_le_bytes());
-        let _ = producer.ingest_raw(&payload[..]);
+        let _ = producer.ingest_raw(&[0u8; PAYLOAD][..]);
     }
     bus.flush(Duration::from_secs(10)).expect("flush");
     probe.latencies.lock().reset();
-    let start = Instant::now() + Duration::from_millis(5);
-    for i in 0..events {
-        let at = start + period * i as u32;
-        spin_until(at);
-        let intended = at.duration_since(probe.origin).as_nanos() as u64;
-        payload[..8].copy_from_slice(&intended.to_le_bytes());
-        while producer.ingest_raw(&payload[..]).is_err() {
+    send_paced(events, period, probe.origin, |payload| {
+        while producer.ingest_raw(payload).is_err() {
             std::hint::spin_loop();
         }
-    }
+    });
     bus.flush(Duration::from_secs(10)).expect("flush");
     let summary = Summary::of(&probe.latencies.lock());
     drop(producer);
     let config = bus.config().clone();
     bus.shutdown().expect("shutdown");
     (config, summary)
+}
+
+/// Sends `events` events `period` apart, starting 5 ms from now: each waits for its
+/// intended send time, carries it (nanoseconds since `origin`) in its first 8 bytes, and
+/// goes to `send`.
+fn send_paced(events: u64, period: Duration, origin: Instant, mut send: impl FnMut(&[u8])) {
+    let mut payload = [0u8; PAYLOAD];
+    let start = Instant::now() + Duration::from_millis(5);
+    for i in 0..events {
+        let at = start + period * i as u32;
+        spin_until(at);
+        let intended = at.duration_since(origin).as_nanos() as u64;
+        payload[..8].copy_from_slice(&intended.to_le_bytes());
+        send(&payload);
+    }
 }
